@@ -8,11 +8,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use tempfile::TempDir;
 
-use crate::runtime::{run_command, target_dir, workspace_dir, Io, COMMAND_TIMEOUT};
+use crate::runtime::{run_command, target_dir, workspace_dir, Io};
 use crate::spec::Spec;
 
 /// A bundle directory: `rootfs/`, `config.json`, and room for files the test
@@ -142,7 +143,7 @@ fn build_rootfs() -> Result<PathBuf> {
         .tempdir_in(&cache)?;
     let mut cmd = Command::new("sh");
     cmd.arg(&script).arg(staging.path().join("rootfs"));
-    let outcome = run_command(cmd, COMMAND_TIMEOUT * 10, Io::default())?;
+    let outcome = run_command(cmd, Duration::from_secs(900), Io::default())?;
     if !outcome.success() {
         bail!("{outcome}");
     }

@@ -177,7 +177,9 @@ impl<'a> Container<'a> {
 }
 
 impl Drop for Container<'_> {
+    /// `delete --force`, then a forced sweep of anything the runtime left.
     fn drop(&mut self) {
         let _ = self.rt.invoke(&["delete", "--force", &self.id]);
+        crate::host::sweep(&self.id, self.bundle.path());
     }
 }

@@ -175,6 +175,54 @@ pub fn assert_nothing_left(rt: &Runtime, id: &str, bundle: &Path) -> Result<()> 
     Ok(())
 }
 
+/// Removes by force what a container may have left when the runtime failed
+/// to: thaws and kills its processes, then removes its cgroups. Used by the
+/// [`crate::Container`] guard after `delete --force`, so a failing runtime
+/// does not leave its mess to the next test. Tests check with
+/// [`assert_nothing_left`] first, so this hides no failure.
+pub fn sweep(id: &str, bundle: &Path) {
+    let bundle_text = bundle.to_string_lossy();
+    let cgroups: Vec<PathBuf> = fs::read_dir("/sys/fs/cgroup")
+        .map(|hierarchies| {
+            hierarchies
+                .flatten()
+                .flat_map(|h| find_dirs(&h.path(), id, 6))
+                .collect()
+        })
+        .unwrap_or_default();
+    if cgroups.is_empty() && container_processes(id, &bundle_text).is_empty() {
+        return;
+    }
+    // A frozen process cannot die: thaw first (v1 freezer, v2 cgroup.freeze).
+    for dir in &cgroups {
+        let _ = fs::write(dir.join("freezer.state"), "THAWED");
+        let _ = fs::write(dir.join("cgroup.freeze"), "0");
+    }
+    for pid in container_processes(id, &bundle_text) {
+        // SAFETY: kill(2) with a pid we found by this test's unique container
+        // id; no memory is involved.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let _ = wait_until(Duration::from_secs(3), || {
+        Ok(container_processes(id, &bundle_text).is_empty())
+    });
+    for dir in &cgroups {
+        remove_cgroup_tree(dir);
+    }
+}
+
+/// rmdir a cgroup and its children, deepest first.
+fn remove_cgroup_tree(dir: &Path) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_cgroup_tree(&entry.path());
+            }
+        }
+    }
+    let _ = fs::remove_dir(dir);
+}
+
 /// Directories under `dir` (at most `depth` deep) whose name contains `needle`.
 fn find_dirs(dir: &Path, needle: &str, depth: usize) -> Vec<PathBuf> {
     let mut found = Vec::new();

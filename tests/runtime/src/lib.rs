@@ -1,7 +1,8 @@
 //! Conformance harness: the same scenarios judge berth-runc and runc.
 //!
 //! A scenario is a function from a [`Runtime`] to `anyhow::Result<()>`,
-//! written once with [`conformance!`], which turns it into one `#[test]` per
+//! written once with [`conformance!`] (`conformance!(name, |rt| { ... })`, a
+//! form rustfmt formats), which turns it into one `#[test]` per
 //! runtime (`<scenario>::berth_runc` and `<scenario>::runc`). So a test that
 //! fails only for berth-runc points at berth, not at the test.
 //!
@@ -10,7 +11,8 @@
 //!    scripts/make-busybox-rootfs.sh) into a fresh directory and writes a
 //!    [`Spec`]: `runc spec` output with hostname "berth" and no terminal.
 //! 2. [`Container::new`] picks a unique id `berth-t-<test>-<random>`; the
-//!    guard runs `delete --force <id>` when dropped, even on panic.
+//!    guard runs `delete --force <id>` when dropped, even on panic, then
+//!    kills and removes whatever the runtime still left ([`host::sweep`]).
 //! 3. The scenario drives the runtime's command line (`create`, `start`,
 //!    `state`, `exec`, ...) with `--root` in a private temporary directory,
 //!    and checks what the container and the host saw.

@@ -110,13 +110,16 @@ conformance!(run_detach, |rt| {
 conformance!(kill_by_name_and_number, |rt| {
     // A shell that exits on TERM (pid 1 ignores signals it has no handler
     // for) and reports it; KILL needs no handler.
-    let trap = "trap 'echo got-term > /shared/term; exit 0' TERM; \
+    let trap = "trap 'echo got-term > /shared/term; exit 0' TERM; echo > /shared/ready; \
                 while true; do sleep 0.05; done";
     for signal in ["TERM", "SIGTERM", "15", "KILL", "SIGKILL", "9"] {
         let bundle = Bundle::new()?;
         bundle.write_spec(&bundle.share(Spec::new().shell(trap))?)?;
         let c = Container::new(rt, &bundle, "kill");
         c.start_running()?;
+        // The signal must not overtake the shell installing its trap.
+        let ready = berth_runtime_tests::host::wait_until(5 * SECOND, || Ok(bundle.read("shared/ready").is_ok()))?;
+        ensure!(ready, "[{rt}] the container never got ready");
         c.kill(signal)?
             .ok()
             .with_context(|| format!("[{rt}] kill {signal}"))?;

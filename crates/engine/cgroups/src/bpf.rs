@@ -84,7 +84,12 @@ impl Insn {
         let regs = (src << 4) | (dst & 0x0f);
         #[cfg(target_endian = "big")]
         let regs = (dst << 4) | (src & 0x0f);
-        Insn { code, regs, off, imm }
+        Insn {
+            code,
+            regs,
+            off,
+            imm,
+        }
     }
     const fn load_u32(dst: u8, src: u8, off: i16) -> Self {
         Self::new(LDX_MEM_W, dst, src, off, 0)
@@ -253,7 +258,11 @@ pub(crate) fn load_device_program(insns: &[Insn], path: &Path) -> Result<OwnedFd
         license: license.as_ptr() as u64,
         log_level: level,
         log_size: log.len() as u32,
-        log_buf: if log.is_empty() { 0 } else { log.as_mut_ptr() as u64 },
+        log_buf: if log.is_empty() {
+            0
+        } else {
+            log.as_mut_ptr() as u64
+        },
         prog_name: name,
         ..Default::default()
     };
@@ -413,28 +422,52 @@ mod tests {
         let mut want = PROLOGUE.to_vec();
         // c 1:3 rwm: type, major, minor; no access test for rwm.
         want.extend([
-            Insn { off: 4, ..Insn::jne_imm(R2, BPF_DEVCG_DEV_CHAR) },
-            Insn { off: 3, ..Insn::jne_imm(R4, 1) },
-            Insn { off: 2, ..Insn::jne_imm(R5, 3) },
+            Insn {
+                off: 4,
+                ..Insn::jne_imm(R2, BPF_DEVCG_DEV_CHAR)
+            },
+            Insn {
+                off: 3,
+                ..Insn::jne_imm(R4, 1)
+            },
+            Insn {
+                off: 2,
+                ..Insn::jne_imm(R5, 3)
+            },
             Insn::mov32_imm(R0, 1),
             Insn::exit(),
         ]);
         // c 136:* rw: access must be a subset of rw.
         want.extend([
-            Insn { off: 6, ..Insn::jne_imm(R2, BPF_DEVCG_DEV_CHAR) },
+            Insn {
+                off: 6,
+                ..Insn::jne_imm(R2, BPF_DEVCG_DEV_CHAR)
+            },
             Insn::mov32_reg(R1, R3),
             Insn::and32(R1, i32::from(ACC_READ | ACC_WRITE)),
-            Insn { off: 3, ..Insn::jne_reg(R1, R3) },
-            Insn { off: 2, ..Insn::jne_imm(R4, 136) },
+            Insn {
+                off: 3,
+                ..Insn::jne_reg(R1, R3)
+            },
+            Insn {
+                off: 2,
+                ..Insn::jne_imm(R4, 136)
+            },
             Insn::mov32_imm(R0, 1),
             Insn::exit(),
         ]);
         // b *:* m
         want.extend([
-            Insn { off: 5, ..Insn::jne_imm(R2, BPF_DEVCG_DEV_BLOCK) },
+            Insn {
+                off: 5,
+                ..Insn::jne_imm(R2, BPF_DEVCG_DEV_BLOCK)
+            },
             Insn::mov32_reg(R1, R3),
             Insn::and32(R1, i32::from(ACC_MKNOD)),
-            Insn { off: 2, ..Insn::jne_reg(R1, R3) },
+            Insn {
+                off: 2,
+                ..Insn::jne_reg(R1, R3)
+            },
             Insn::mov32_imm(R0, 1),
             Insn::exit(),
         ]);
@@ -455,18 +488,33 @@ mod tests {
             }],
         };
         let p = device_program(&st);
-        assert_eq!(p[6..], [
-            Insn { off: 6, ..Insn::jne_imm(R2, BPF_DEVCG_DEV_BLOCK) },
-            Insn::mov32_reg(R1, R3),
-            Insn::and32(R1, i32::from(ACC_WRITE)),
-            Insn { off: 3, ..Insn::jeq_imm(R1, 0) },
-            Insn { off: 2, ..Insn::jne_imm(R4, 8) },
-            Insn { off: 1, ..Insn::jne_imm(R5, 0) },
-            Insn::mov32_imm(R0, 0),
-            Insn::exit(),
-            Insn::mov32_imm(R0, 1),
-            Insn::exit(),
-        ]);
+        assert_eq!(
+            p[6..],
+            [
+                Insn {
+                    off: 7,
+                    ..Insn::jne_imm(R2, BPF_DEVCG_DEV_BLOCK)
+                },
+                Insn::mov32_reg(R1, R3),
+                Insn::and32(R1, i32::from(ACC_WRITE)),
+                Insn {
+                    off: 4,
+                    ..Insn::jeq_imm(R1, 0)
+                },
+                Insn {
+                    off: 3,
+                    ..Insn::jne_imm(R4, 8)
+                },
+                Insn {
+                    off: 2,
+                    ..Insn::jne_imm(R5, 0)
+                },
+                Insn::mov32_imm(R0, 0),
+                Insn::exit(),
+                Insn::mov32_imm(R0, 1),
+                Insn::exit(),
+            ]
+        );
     }
 
     /// Root only: the kernel verifier accepts what we generate.
@@ -501,5 +549,89 @@ mod tests {
         };
         assert!(!verifier_log.is_empty(), "{e}");
         assert!(!e.to_string().contains('\n'));
+    }
+    /// Root only, on a host with a cgroup2 mount (pure v2, or hybrid like
+    /// this build host): the attached filter really decides device access.
+    #[test]
+    fn attached_filter_is_enforced() {
+        use std::os::fd::AsRawFd;
+        use std::time::{SystemTime, UNIX_EPOCH};
+
+        let mounts = crate::mounts::Mounts::read().unwrap();
+        let v2 = mounts.v2.expect("this test needs a cgroup2 mount");
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
+        let dir = v2
+            .mount_point
+            .join(format!("berth-test-bpf-{}-{nanos}", std::process::id()));
+        std::fs::create_dir(&dir).unwrap();
+        struct Cleanup(std::path::PathBuf);
+        impl Drop for Cleanup {
+            fn drop(&mut self) {
+                for _ in 0..50 {
+                    if std::fs::remove_dir(&self.0).is_ok() {
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                eprintln!("could not remove {}", self.0.display());
+            }
+        }
+        let _cleanup = Cleanup(dir.clone());
+
+        // Only /dev/null (c 1:3) is allowed.
+        let st = state(
+            r#"[{"allow": false, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]"#,
+        );
+        apply_device_filter(&dir, &st).unwrap();
+        // An update replaces the filter instead of stacking a second one.
+        apply_device_filter(&dir, &st).unwrap();
+        let dir_fd: OwnedFd = std::fs::File::open(&dir).unwrap().into();
+        assert_eq!(attached_device_programs(&dir_fd, &dir).unwrap().len(), 1);
+
+        let mut fds = [0; 2];
+        // SAFETY: fds has room for the two descriptors pipe(2) returns.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: the child only calls async-signal-safe functions (read,
+        // open, _exit) on data prepared before the fork.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let mut b = 0u8;
+            // SAFETY: reading one byte into a local; raw syscalls only.
+            unsafe {
+                libc::read(fds[0], (&mut b as *mut u8).cast(), 1);
+                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+                let zero = libc::open(c"/dev/zero".as_ptr(), libc::O_RDONLY);
+                let code = if null < 0 {
+                    1
+                } else if zero >= 0 {
+                    2
+                } else if *libc::__errno_location() != libc::EPERM {
+                    3
+                } else {
+                    0
+                };
+                libc::_exit(code);
+            }
+        }
+        assert!(pid > 0);
+        crate::fsutil::write(&dir.join("cgroup.procs"), &pid.to_string()).unwrap();
+        // SAFETY: writing one byte from a local to our pipe.
+        unsafe { libc::write(fds[1], b"g".as_ptr().cast(), 1) };
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        // SAFETY: closing our pipe ends.
+        unsafe {
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+        }
+        assert!(libc::WIFEXITED(status), "status {status:#x}");
+        assert_eq!(
+            libc::WEXITSTATUS(status),
+            0,
+            "1: /dev/null denied, 2: /dev/zero allowed, 3: wrong errno"
+        );
+        let _ = dir_fd.as_raw_fd();
     }
 }

@@ -105,7 +105,8 @@ pub(crate) fn parse_rules(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>> {
                     return Err(CgroupError::InvalidValue {
                         field: field("type"),
                         value: "p".into(),
-                        reason: "FIFOs are not governed by the devices cgroup; use a, b, c or u".into(),
+                        reason: "FIFOs are not governed by the devices cgroup; use a, b, c or u"
+                            .into(),
                     })
                 }
             };
@@ -255,7 +256,10 @@ pub(crate) fn apply_v1(dir: &Path, rules: &[Rule]) -> Result<()> {
     let target = emulate(rules);
     if !target.default_allow {
         let list = fsutil::file(dir, "devices.list");
-        if let Some(mut current) = fsutil::read_optional(&list)?.as_deref().and_then(parse_devices_list) {
+        if let Some(mut current) = fsutil::read_optional(&list)?
+            .as_deref()
+            .and_then(parse_devices_list)
+        {
             let mut want = target.exceptions.clone();
             current.sort();
             want.sort();
@@ -319,14 +323,22 @@ mod tests {
             r#"{"allow": true, "type": "u", "major": 5, "minor": 0}"#,
         ]);
         let lines: Vec<String> = r.iter().map(Rule::v1_line).collect();
-        assert_eq!(lines, ["a", "c 1:3 rw", "c 136:* rwm", "b *:* m", "c 5:0 rwm"]);
+        assert_eq!(
+            lines,
+            ["a", "c 1:3 rw", "c 136:* rwm", "b *:* m", "c 5:0 rwm"]
+        );
     }
 
     #[test]
     fn rejects_bad_rules_naming_the_field() {
-        let bad = [rule(r#"{"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rx"}"#)];
+        let bad = [rule(
+            r#"{"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rx"}"#,
+        )];
         let e = parse_rules(&bad).unwrap_err();
-        assert!(e.to_string().contains("linux.resources.devices[0].access"), "{e}");
+        assert!(
+            e.to_string().contains("linux.resources.devices[0].access"),
+            "{e}"
+        );
         let fifo = [rule(r#"{"allow": true, "type": "p"}"#)];
         assert!(parse_rules(&fifo).is_err());
         let huge = [rule(r#"{"allow": true, "type": "c", "major": 4294967296}"#)];
@@ -348,8 +360,18 @@ mod tests {
         assert_eq!(
             st.exceptions,
             vec![
-                Exception { typ: DevType::Char, major: Some(1), minor: Some(3), access: ACC_READ | ACC_WRITE },
-                Exception { typ: DevType::Char, major: Some(1), minor: Some(5), access: ACC_READ | ACC_MKNOD },
+                Exception {
+                    typ: DevType::Char,
+                    major: Some(1),
+                    minor: Some(3),
+                    access: ACC_READ | ACC_WRITE
+                },
+                Exception {
+                    typ: DevType::Char,
+                    major: Some(1),
+                    minor: Some(5),
+                    access: ACC_READ | ACC_MKNOD
+                },
             ]
         );
 

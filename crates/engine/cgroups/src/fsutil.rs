@@ -36,7 +36,10 @@ pub(crate) fn write_field(dir: &Path, file: &str, value: &str, field: &str) -> R
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Err(CgroupError::Unsupported {
             field: field.to_string(),
-            reason: format!("{} does not exist (controller or kernel feature missing)", path.display()),
+            reason: format!(
+                "{} does not exist (controller or kernel feature missing)",
+                path.display()
+            ),
         }),
         Err(source) => Err(write_error(&path, value, source)),
     }
@@ -67,7 +70,8 @@ pub(crate) fn parse_u64(path: &Path, s: &str) -> Result<u64> {
     if s == "max" {
         return Ok(u64::MAX);
     }
-    s.parse().map_err(|_| parse_error(path, format!("expected a number, found {s:?}")))
+    s.parse()
+        .map_err(|_| parse_error(path, format!("expected a number, found {s:?}")))
 }
 
 pub(crate) fn read_u64(path: &Path) -> Result<u64> {
@@ -130,8 +134,14 @@ mod tests {
         let p = Path::new("/x/cpu.stat");
         let kv = parse_flat_keyed(p, "nr_periods 3\nnr_throttled 2\nthrottled_time 10\n").unwrap();
         assert_eq!(kv[1], ("nr_throttled".to_string(), 2));
-        assert_eq!(flat_keyed_value(p, "populated 1\nfrozen 0\n", "frozen").unwrap(), Some(0));
-        assert_eq!(flat_keyed_value(p, "populated 1\n", "frozen").unwrap(), None);
+        assert_eq!(
+            flat_keyed_value(p, "populated 1\nfrozen 0\n", "frozen").unwrap(),
+            Some(0)
+        );
+        assert_eq!(
+            flat_keyed_value(p, "populated 1\n", "frozen").unwrap(),
+            None
+        );
         assert_eq!(parse_u64(p, "max\n").unwrap(), u64::MAX);
         assert!(parse_u64(p, "lots").is_err());
     }

@@ -197,10 +197,6 @@ impl CgroupManager {
         self.layout
     }
 
-    pub(crate) fn hierarchies(&self) -> &[Hierarchy] {
-        &self.hierarchies
-    }
-
     /// The v1 hierarchy holding `controller`.
     pub(crate) fn v1(&self, controller: &str) -> Option<&Hierarchy> {
         self.hierarchies
@@ -294,7 +290,9 @@ impl CgroupManager {
             Some(u) => Ok(Freezer::V2(&u.dir)),
             None => Err(CgroupError::Unsupported {
                 field: "freezer".into(),
-                reason: "the v1 freezer controller is not mounted and there is no cgroup2 hierarchy".into(),
+                reason:
+                    "the v1 freezer controller is not mounted and there is no cgroup2 hierarchy"
+                        .into(),
             }),
         }
     }
@@ -423,7 +421,13 @@ impl CgroupManager {
             for pid in pids {
                 match kill(Pid::from_raw(pid), sig) {
                     Ok(()) | Err(Errno::ESRCH) => {}
-                    Err(source) => return Err(CgroupError::Signal { pid, signal, source }),
+                    Err(source) => {
+                        return Err(CgroupError::Signal {
+                            pid,
+                            signal,
+                            source,
+                        })
+                    }
                 }
             }
             Ok(())
@@ -503,7 +507,12 @@ fn collect_pids(dir: &Path, top: bool, out: &mut Vec<i32>) -> Result<()> {
         Ok(c) => c,
         // A sub-cgroup removed while we walk.
         Err(e) if !top && e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(source) => return Err(CgroupError::Read { path: procs, source }),
+        Err(source) => {
+            return Err(CgroupError::Read {
+                path: procs,
+                source,
+            })
+        }
     };
     for line in content.lines() {
         let pid = line
@@ -584,7 +593,11 @@ mod tests {
         let text = format!(
             "1 1 0:{} {root} {point} rw - {} cgroup rw,{}\n",
             point.len(),
-            if controllers.is_empty() { "cgroup2" } else { "cgroup" },
+            if controllers.is_empty() {
+                "cgroup2"
+            } else {
+                "cgroup"
+            },
             controllers.join(",")
         );
         let m = Mounts::parse(&text);
@@ -598,7 +611,10 @@ mod tests {
         assert_eq!(h.dir, Path::new("/sys/fs/cgroup/memory/berth-runc/abc"));
         assert_eq!(
             h.ancestors(),
-            [PathBuf::from("/sys/fs/cgroup/memory"), PathBuf::from("/sys/fs/cgroup/memory/berth-runc")]
+            [
+                PathBuf::from("/sys/fs/cgroup/memory"),
+                PathBuf::from("/sys/fs/cgroup/memory/berth-runc")
+            ]
         );
         assert_eq!(h.key, "memory");
     }

@@ -138,7 +138,9 @@ impl Mounts {
                 };
                 match &mounts.v2 {
                     None => mounts.v2 = Some(m),
-                    Some(old) if !conventional(&old.mount_point) && conventional(&m.mount_point) => {
+                    Some(old)
+                        if !conventional(&old.mount_point) && conventional(&m.mount_point) =>
+                    {
                         mounts.v2 = Some(m)
                     }
                     Some(_) => {}
@@ -156,7 +158,11 @@ impl Mounts {
             }
             controllers.sort();
             // The same hierarchy mounted twice (bind mounts): keep the first.
-            if mounts.v1.iter().any(|m| m.dev == dev || m.controllers == controllers) {
+            if mounts
+                .v1
+                .iter()
+                .any(|m| m.dev == dev || m.controllers == controllers)
+            {
                 continue;
             }
             mounts.v1.push(Mount {
@@ -200,7 +206,10 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
             out.push(v);
             i += 4;
@@ -296,7 +305,17 @@ mod tests {
         let keys: Vec<String> = m.v1.iter().map(Mount::key).collect();
         assert_eq!(
             keys,
-            ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "name=systemd"]
+            [
+                "cpu",
+                "cpuacct",
+                "cpuset",
+                "memory",
+                "devices",
+                "freezer",
+                "blkio",
+                "pids",
+                "name=systemd"
+            ]
         );
         let v2 = m.v2.unwrap();
         assert_eq!(v2.mount_point, Path::new("/sys/fs/cgroup/unified"));
@@ -307,7 +326,10 @@ mod tests {
     fn detects_comounted_hybrid_layout() {
         let m = Mounts::parse(HYBRID_COMOUNTED);
         assert_eq!(m.layout(), Some(Layout::Hybrid));
-        let cpu = m.v1.iter().find(|h| h.controllers.contains(&"cpu".to_string())).unwrap();
+        let cpu =
+            m.v1.iter()
+                .find(|h| h.controllers.contains(&"cpu".to_string()))
+                .unwrap();
         assert_eq!(cpu.controllers, ["cpu", "cpuacct"]);
         assert_eq!(cpu.mount_point, Path::new("/sys/fs/cgroup/cpu,cpuacct"));
         assert_eq!(cpu.key(), "cpu,cpuacct");

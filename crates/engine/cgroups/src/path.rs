@@ -185,8 +185,14 @@ mod tests {
 
     #[test]
     fn default_is_under_berth_runc() {
-        assert_eq!(req(None, "abc").unwrap(), Request::Absolute("/berth-runc/abc".into()));
-        assert_eq!(req(Some(""), "abc").unwrap(), Request::Absolute("/berth-runc/abc".into()));
+        assert_eq!(
+            req(None, "abc").unwrap(),
+            Request::Absolute("/berth-runc/abc".into())
+        );
+        assert_eq!(
+            req(Some(""), "abc").unwrap(),
+            Request::Absolute("/berth-runc/abc".into())
+        );
         assert!(req(None, "a/b").is_err());
         assert!(req(None, "..").is_err());
         assert!(req(None, "").is_err());
@@ -194,13 +200,34 @@ mod tests {
 
     #[test]
     fn absolute_and_relative_are_cleaned() {
-        assert_eq!(req(Some("/a//b/./c/"), "x").unwrap(), Request::Absolute("/a/b/c".into()));
-        assert_eq!(req(Some("/../../etc"), "x").unwrap(), Request::Absolute("/etc".into()));
-        assert_eq!(req(Some("ctr/one"), "x").unwrap(), Request::Relative("/ctr/one".into()));
-        assert_eq!(req(Some("../../up"), "x").unwrap(), Request::Relative("/up".into()));
-        assert!(matches!(req(Some("/"), "x"), Err(CgroupError::InvalidPath { .. })));
-        assert!(matches!(req(Some("/.."), "x"), Err(CgroupError::InvalidPath { .. })));
-        assert!(matches!(req(Some("/a;b"), "x"), Err(CgroupError::InvalidPath { .. })));
+        assert_eq!(
+            req(Some("/a//b/./c/"), "x").unwrap(),
+            Request::Absolute("/a/b/c".into())
+        );
+        assert_eq!(
+            req(Some("/../../etc"), "x").unwrap(),
+            Request::Absolute("/etc".into())
+        );
+        assert_eq!(
+            req(Some("ctr/one"), "x").unwrap(),
+            Request::Relative("/ctr/one".into())
+        );
+        assert_eq!(
+            req(Some("../../up"), "x").unwrap(),
+            Request::Relative("/up".into())
+        );
+        assert!(matches!(
+            req(Some("/"), "x"),
+            Err(CgroupError::InvalidPath { .. })
+        ));
+        assert!(matches!(
+            req(Some("/.."), "x"),
+            Err(CgroupError::InvalidPath { .. })
+        ));
+        assert!(matches!(
+            req(Some("/a;b"), "x"),
+            Err(CgroupError::InvalidPath { .. })
+        ));
     }
 
     #[test]
@@ -209,7 +236,10 @@ mod tests {
         assert!(matches!(e, CgroupError::SystemdPath { .. }));
         assert!(e.to_string().contains("system.slice:cri-containerd:abc"));
         // A colon in an absolute cgroupfs path is just a name.
-        assert_eq!(req(Some("/a:b:c"), "x").unwrap(), Request::Absolute("/a:b:c".into()));
+        assert_eq!(
+            req(Some("/a:b:c"), "x").unwrap(),
+            Request::Absolute("/a:b:c".into())
+        );
     }
 
     #[test]
@@ -226,7 +256,10 @@ mod tests {
             ("memory".to_string(), "/berth-runc/a".to_string()),
         ];
         assert_eq!(encode(&same), "/berth-runc/a");
-        assert_eq!(decode("/berth-runc/a").unwrap(), ("/berth-runc/a".to_string(), vec![]));
+        assert_eq!(
+            decode("/berth-runc/a").unwrap(),
+            ("/berth-runc/a".to_string(), vec![])
+        );
 
         let mixed = vec![
             ("cpu".to_string(), "/c".to_string()),
@@ -238,7 +271,10 @@ mod tests {
         assert_eq!(s, "/c;memory:/process_api/55b/c");
         let (common, over) = decode(&s).unwrap();
         assert_eq!(common, "/c");
-        assert_eq!(over, vec![("memory".to_string(), "/process_api/55b/c".to_string())]);
+        assert_eq!(
+            over,
+            vec![("memory".to_string(), "/process_api/55b/c".to_string())]
+        );
     }
 
     #[test]

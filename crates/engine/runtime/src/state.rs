@@ -150,6 +150,12 @@ impl StateRoot {
         StateRoot { path: path.into() }
     }
 
+    /// Compiled seccomp filters, shared by every container under this root. The
+    /// name holds a character container ids cannot, so it never clashes with one.
+    pub fn seccomp_cache(&self) -> PathBuf {
+        self.path.join("@seccomp")
+    }
+
     pub fn container_dir(&self, id: &str) -> PathBuf {
         self.path.join(id)
     }

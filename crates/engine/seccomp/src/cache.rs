@@ -71,7 +71,10 @@ impl SeccompProgram {
         let path = cache_dir.join(format!("{:016x}.bpf", fnv1a(&key)));
         // An entry that cannot be read is replaced like a missing one.
         if let Ok(Some((instructions, unknown))) = read_entry(&path, &key) {
-            return Ok((checked.into_program(instructions, unknown), CacheOutcome::Hit));
+            return Ok((
+                checked.into_program(instructions, unknown),
+                CacheOutcome::Hit,
+            ));
         }
         let (instructions, unknown) = checked.build()?;
         let outcome = match write_entry(&path, &key, &instructions, &unknown) {
@@ -107,7 +110,10 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 fn trusted_dir(dir: &Path) -> io::Result<()> {
     match fs::symlink_metadata(dir) {
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
         }
         Err(error) => return Err(error),
         Ok(_) => {}
@@ -272,7 +278,10 @@ mod tests {
         serde_json::from_value(json).unwrap()
     }
 
-    fn fields(program: &SeccompProgram) -> (Vec<(u16, u8, u8, u32)>, &[String], libc::c_ulong) {
+    /// What a program is made of: instructions, unknown names, kernel flags.
+    type Fields<'a> = (Vec<(u16, u8, u8, u32)>, &'a [String], libc::c_ulong);
+
+    fn fields(program: &SeccompProgram) -> Fields<'_> {
         (
             program
                 .instructions
@@ -285,10 +294,8 @@ mod tests {
     }
 
     fn scratch_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "berth-seccomp-cache-{name}-{}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("berth-seccomp-cache-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         dir
     }
@@ -374,7 +381,8 @@ mod tests {
     #[test]
     fn a_bad_profile_fails_even_with_a_cache() {
         let dir = scratch_dir("bad");
-        let bad = profile(serde_json::json!({ "defaultAction": "SCMP_ACT_LOG", "defaultErrnoRet": 1 }));
+        let bad =
+            profile(serde_json::json!({ "defaultAction": "SCMP_ACT_LOG", "defaultErrnoRet": 1 }));
         assert!(matches!(
             SeccompProgram::compile_cached(&bad, &dir),
             Err(SeccompError::ErrnoRetUnused { .. })

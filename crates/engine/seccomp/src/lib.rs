@@ -40,8 +40,8 @@ mod program;
 pub use cache::CacheOutcome;
 pub use error::{LibseccompError, SeccompError};
 pub use features::{
-    known_actions, known_archs, known_flags, known_operators, libseccomp_version,
-    supported_archs, supported_flags, ACTIONS, FLAGS, OPERATORS,
+    known_actions, known_archs, known_flags, known_operators, libseccomp_version, supported_archs,
+    supported_flags, ACTIONS, FLAGS, OPERATORS,
 };
 pub use listener::send_listener_fd;
 pub use program::{SeccompProgram, BPF_MAXINSNS, MAX_ERRNO, NOTIFY_HANDOFF_SYSCALLS};

@@ -10,7 +10,9 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
 use nix::errno::Errno;
 use nix::sys::memfd::{memfd_create, MFdFlags};
 use oci_spec::runtime::{
@@ -78,12 +80,16 @@ impl SeccompProgram {
     /// names libseccomp cannot resolve are skipped and listed by [`Self::unknown_syscalls`].
     ///
     /// Refuses what it cannot honour: `errnoRet`/`defaultErrnoRet` on an action that returns
-    /// no value, or out of the kernel's range; `valueTwo` on an operator other than
-    /// `SCMP_CMP_MASKED_EQ`; argument indexes past 5; architectures the linked libseccomp does
-    /// not know; flags this kernel refuses; `SCMP_ACT_NOTIFY` as the default action, on
+    /// no value, or out of range ([`MAX_ERRNO`] for `SCMP_ACT_ERRNO`, 65535 for
+    /// `SCMP_ACT_TRACE`); nonzero `valueTwo` on an operator other than `SCMP_CMP_MASKED_EQ`
+    /// (runc ignores it); argument indexes past 5; architectures the linked libseccomp does not
+    /// know, or whose byte order differs from the native one; flags this kernel refuses; `SCMP_ACT_NOTIFY` as the default action, on
     /// [`NOTIFY_HANDOFF_SYSCALLS`], or without `listenerPath`.
     /// `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` only means something with a listener; it is
     /// passed to the kernel when a rule notifies, as libseccomp does.
+    ///
+    /// libseccomp takes about 20 ms for podman's default profile; see
+    /// [`Self::compile_cached`] to pay that once per profile rather than once per container.
     pub fn compile(seccomp: &LinuxSeccomp) -> Result<Self, SeccompError> {
         let checked = CheckedProfile::check(seccomp)?;
         let (instructions, unknown_syscalls) = checked.build()?;

@@ -4,9 +4,7 @@ mod common;
 
 use berth_seccomp::{SeccompError, SeccompProgram};
 use common::profile;
-use oci_spec::runtime::{
-    Arch, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator,
-};
+use oci_spec::runtime::{Arch, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator};
 use serde_json::json;
 
 fn compile(json: serde_json::Value) -> Result<SeccompProgram, SeccompError> {
@@ -52,7 +50,10 @@ fn listener_fields_are_kept() {
     }))
     .unwrap();
     assert!(program.returns_listener());
-    assert_eq!(program.listener_path(), Some(std::path::Path::new("/run/agent.sock")));
+    assert_eq!(
+        program.listener_path(),
+        Some(std::path::Path::new("/run/agent.sock"))
+    );
     assert_eq!(program.listener_metadata(), Some("opaque"));
 }
 
@@ -62,18 +63,43 @@ fn architectures_libseccomp_does_not_know_are_refused_by_name() {
     let known = berth_seccomp::supported_archs();
     assert!(known.contains(&Arch::ScmpArchX86_64));
     let all = [
-        Arch::ScmpArchAarch64, Arch::ScmpArchArm, Arch::ScmpArchLoongarch64, Arch::ScmpArchM68k,
-        Arch::ScmpArchMips, Arch::ScmpArchMips64, Arch::ScmpArchMips64n32, Arch::ScmpArchMipsel,
-        Arch::ScmpArchMipsel64, Arch::ScmpArchMipsel64n32, Arch::ScmpArchParisc,
-        Arch::ScmpArchParisc64, Arch::ScmpArchPpc, Arch::ScmpArchPpc64, Arch::ScmpArchPpc64le,
-        Arch::ScmpArchRiscv64, Arch::ScmpArchS390, Arch::ScmpArchS390x, Arch::ScmpArchSh,
-        Arch::ScmpArchSheb, Arch::ScmpArchX32, Arch::ScmpArchX86, Arch::ScmpArchX86_64,
+        Arch::ScmpArchAarch64,
+        Arch::ScmpArchArm,
+        Arch::ScmpArchLoongarch64,
+        Arch::ScmpArchM68k,
+        Arch::ScmpArchMips,
+        Arch::ScmpArchMips64,
+        Arch::ScmpArchMips64n32,
+        Arch::ScmpArchMipsel,
+        Arch::ScmpArchMipsel64,
+        Arch::ScmpArchMipsel64n32,
+        Arch::ScmpArchParisc,
+        Arch::ScmpArchParisc64,
+        Arch::ScmpArchPpc,
+        Arch::ScmpArchPpc64,
+        Arch::ScmpArchPpc64le,
+        Arch::ScmpArchRiscv64,
+        Arch::ScmpArchS390,
+        Arch::ScmpArchS390x,
+        Arch::ScmpArchSh,
+        Arch::ScmpArchSheb,
+        Arch::ScmpArchX32,
+        Arch::ScmpArchX86,
+        Arch::ScmpArchX86_64,
     ];
     let little_endian = [
-        Arch::ScmpArchAarch64, Arch::ScmpArchArm, Arch::ScmpArchLoongarch64,
-        Arch::ScmpArchMipsel, Arch::ScmpArchMipsel64, Arch::ScmpArchMipsel64n32,
-        Arch::ScmpArchPpc64le, Arch::ScmpArchRiscv64, Arch::ScmpArchSh, Arch::ScmpArchX32,
-        Arch::ScmpArchX86, Arch::ScmpArchX86_64,
+        Arch::ScmpArchAarch64,
+        Arch::ScmpArchArm,
+        Arch::ScmpArchLoongarch64,
+        Arch::ScmpArchMipsel,
+        Arch::ScmpArchMipsel64,
+        Arch::ScmpArchMipsel64n32,
+        Arch::ScmpArchPpc64le,
+        Arch::ScmpArchRiscv64,
+        Arch::ScmpArchSh,
+        Arch::ScmpArchX32,
+        Arch::ScmpArchX86,
+        Arch::ScmpArchX86_64,
     ];
     for arch in all {
         let result = compile(json!({
@@ -103,8 +129,8 @@ fn architectures_libseccomp_does_not_know_are_refused_by_name() {
 
 #[test]
 fn errno_ret_on_actions_without_a_return_value_is_refused() {
-    let error = compile(json!({ "defaultAction": "SCMP_ACT_ALLOW", "defaultErrnoRet": 1 }))
-        .unwrap_err();
+    let error =
+        compile(json!({ "defaultAction": "SCMP_ACT_ALLOW", "defaultErrnoRet": 1 })).unwrap_err();
     assert!(
         matches!(&error, SeccompError::ErrnoRetUnused { field, action: LinuxSeccompAction::ScmpActAllow, errno_ret: 1 }
             if field == "linux.seccomp.defaultErrnoRet"),
@@ -136,18 +162,50 @@ fn errno_ret_out_of_range_is_refused() {
         "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 4096 }]
     }))
     .unwrap_err();
-    assert!(matches!(error, SeccompError::ErrnoRetOutOfRange { errno_ret: 4096, .. }), "{error:?}");
-    assert!(error.to_string().contains("linux.seccomp.syscalls[0].errnoRet"), "{error}");
+    assert!(
+        matches!(
+            error,
+            SeccompError::ErrnoRetOutOfRange {
+                errno_ret: 4096,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("linux.seccomp.syscalls[0].errnoRet"),
+        "{error}"
+    );
 
     let error = compile(json!({ "defaultAction": "SCMP_ACT_TRACE", "defaultErrnoRet": 70000 }))
         .unwrap_err();
-    assert!(matches!(error, SeccompError::ErrnoRetOutOfRange { errno_ret: 70000, .. }), "{error:?}");
+    assert!(
+        matches!(
+            error,
+            SeccompError::ErrnoRetOutOfRange {
+                errno_ret: 70000,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
 
     compile(json!({ "defaultAction": "SCMP_ACT_TRACE", "defaultErrnoRet": 65535 })).unwrap();
     compile(json!({ "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 4094 })).unwrap();
-    let error = compile(json!({ "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 4095 }))
-        .unwrap_err();
-    assert!(matches!(error, SeccompError::ErrnoRetOutOfRange { errno_ret: 4095, .. }), "{error:?}");
+    let error =
+        compile(json!({ "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 4095 })).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            SeccompError::ErrnoRetOutOfRange {
+                errno_ret: 4095,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
 }
 
 #[test]
@@ -170,7 +228,14 @@ fn bad_argument_comparisons_are_refused() {
     }))
     .unwrap_err();
     assert!(
-        matches!(&error, SeccompError::ValueTwoUnused { op: LinuxSeccompOperator::ScmpCmpGe, value_two: 2, .. }),
+        matches!(
+            &error,
+            SeccompError::ValueTwoUnused {
+                op: LinuxSeccompOperator::ScmpCmpGe,
+                value_two: 2,
+                ..
+            }
+        ),
         "{error:?}"
     );
     assert!(error.to_string().contains("SCMP_CMP_GE"), "{error}");
@@ -182,7 +247,10 @@ fn bad_argument_comparisons_are_refused() {
                        "args": [{ "index": 9, "value": 1, "op": "SCMP_CMP_EQ" }] }]
     }))
     .unwrap_err();
-    assert!(matches!(error, SeccompError::ArgIndexOutOfRange { .. }), "{error:?}");
+    assert!(
+        matches!(error, SeccompError::ArgIndexOutOfRange { .. }),
+        "{error:?}"
+    );
 }
 
 #[test]
@@ -192,20 +260,29 @@ fn empty_names_are_refused() {
         "syscalls": [{ "names": [], "action": "SCMP_ACT_ERRNO" }]
     }))
     .unwrap_err();
-    assert!(matches!(error, SeccompError::EmptySyscallNames { index: 0 }), "{error:?}");
+    assert!(
+        matches!(error, SeccompError::EmptySyscallNames { index: 0 }),
+        "{error:?}"
+    );
     let error = compile(json!({
         "defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [{ "names": ["read", ""], "action": "SCMP_ACT_ERRNO" }]
     }))
     .unwrap_err();
-    assert!(matches!(error, SeccompError::EmptySyscallName { index: 0 }), "{error:?}");
+    assert!(
+        matches!(error, SeccompError::EmptySyscallName { index: 0 }),
+        "{error:?}"
+    );
 }
 
 #[test]
 fn notify_that_cannot_work_is_refused() {
-    let error = compile(json!({ "defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/a" }))
-        .unwrap_err();
-    assert!(matches!(error, SeccompError::NotifyAsDefaultAction), "{error:?}");
+    let error =
+        compile(json!({ "defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/a" })).unwrap_err();
+    assert!(
+        matches!(error, SeccompError::NotifyAsDefaultAction),
+        "{error:?}"
+    );
 
     let error = compile(json!({
         "defaultAction": "SCMP_ACT_ALLOW",
@@ -224,7 +301,10 @@ fn notify_that_cannot_work_is_refused() {
                      { "names": ["mkdir"], "action": "SCMP_ACT_NOTIFY" }]
     }))
     .unwrap_err();
-    assert!(matches!(error, SeccompError::NotifyWithoutListenerPath { index: 1 }), "{error:?}");
+    assert!(
+        matches!(error, SeccompError::NotifyWithoutListenerPath { index: 1 }),
+        "{error:?}"
+    );
     assert!(error.to_string().contains("listenerPath"), "{error}");
 }
 
@@ -248,9 +328,7 @@ fn every_known_flag_compiles_on_a_kernel_that_supports_it() {
         }
     }
     // WAIT_KILLABLE_RECV without a notifying rule has nothing to wait for; it is accepted.
-    if supported.contains(
-        &LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv.to_string(),
-    ) {
+    if supported.contains(&LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv.to_string()) {
         compile(json!({
             "defaultAction": "SCMP_ACT_ALLOW",
             "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
@@ -280,29 +358,52 @@ fn features_lists() {
     assert_eq!(
         berth_seccomp::known_actions(),
         [
-            "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
-            "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE",
+            "SCMP_ACT_ALLOW",
+            "SCMP_ACT_ERRNO",
+            "SCMP_ACT_KILL",
+            "SCMP_ACT_KILL_PROCESS",
+            "SCMP_ACT_KILL_THREAD",
+            "SCMP_ACT_LOG",
+            "SCMP_ACT_NOTIFY",
+            "SCMP_ACT_TRACE",
             "SCMP_ACT_TRAP",
         ]
     );
     assert_eq!(
         berth_seccomp::known_operators(),
         [
-            "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
-            "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE",
+            "SCMP_CMP_EQ",
+            "SCMP_CMP_GE",
+            "SCMP_CMP_GT",
+            "SCMP_CMP_LE",
+            "SCMP_CMP_LT",
+            "SCMP_CMP_MASKED_EQ",
+            "SCMP_CMP_NE",
         ]
     );
     assert_eq!(
         berth_seccomp::known_flags(),
         [
-            "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-            "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+            "SECCOMP_FILTER_FLAG_LOG",
+            "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+            "SECCOMP_FILTER_FLAG_TSYNC",
+            "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
         ]
     );
     let archs = berth_seccomp::known_archs();
-    for arch in ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64",
-                 "SCMP_ARCH_MIPS64N32", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_S390X"] {
-        assert!(archs.iter().any(|a| a == arch), "{arch} missing from {archs:?}");
+    for arch in [
+        "SCMP_ARCH_X86_64",
+        "SCMP_ARCH_X86",
+        "SCMP_ARCH_X32",
+        "SCMP_ARCH_AARCH64",
+        "SCMP_ARCH_MIPS64N32",
+        "SCMP_ARCH_PPC64LE",
+        "SCMP_ARCH_S390X",
+    ] {
+        assert!(
+            archs.iter().any(|a| a == arch),
+            "{arch} missing from {archs:?}"
+        );
     }
     // Every name listed parses back as the spec's type.
     for arch in &archs {
@@ -312,8 +413,15 @@ fn features_lists() {
     let known = berth_seccomp::known_flags();
     assert!(supported.iter().all(|f| known.contains(f)));
     // TSYNC, LOG and SPEC_ALLOW are older than any kernel a container runtime supports.
-    for flag in ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"] {
-        assert!(supported.iter().any(|f| f == flag), "{flag} missing from {supported:?}");
+    for flag in [
+        "SECCOMP_FILTER_FLAG_TSYNC",
+        "SECCOMP_FILTER_FLAG_LOG",
+        "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+    ] {
+        assert!(
+            supported.iter().any(|f| f == flag),
+            "{flag} missing from {supported:?}"
+        );
     }
     assert!(berth_seccomp::libseccomp_version().starts_with("2."));
 }

@@ -215,7 +215,10 @@ fn load_fails_without_no_new_privs_or_cap_sys_admin() {
             }
         }
         match program.load() {
-            Err(berth_seccomp::SeccompError::Load { errno: Errno::EACCES, .. }) => 0,
+            Err(berth_seccomp::SeccompError::Load {
+                errno: Errno::EACCES,
+                ..
+            }) => 0,
             Err(_) => 3,
             Ok(_) => 4,
         }

@@ -21,7 +21,8 @@ use oci_spec::runtime::{ContainerProcessState, ContainerState, State};
 use serde_json::json;
 
 fn socket_path(name: &str) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("berth-seccomp-{name}-{}.sock", std::process::id()));
+    let path =
+        std::env::temp_dir().join(format!("berth-seccomp-{name}-{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&path);
     path
 }
@@ -58,7 +59,9 @@ fn notify_returns_a_listener_the_agent_receives_and_answers() {
                 let json = program
                     .process_state_json(std::process::id() as i32, &state)
                     .unwrap();
-                if send_listener_fd(program.listener_path().unwrap(), listener.as_fd(), &json).is_err() {
+                if send_listener_fd(program.listener_path().unwrap(), listener.as_fd(), &json)
+                    .is_err()
+                {
                     return 3;
                 }
                 drop(listener);
@@ -78,7 +81,8 @@ fn notify_returns_a_listener_the_agent_receives_and_answers() {
     let outcome = std::panic::catch_unwind(|| agent_answers(&agent, child));
     let status = waitpid(child, None).unwrap();
     let _ = std::fs::remove_file(&path);
-    let (process_state, syscall) = outcome.unwrap_or_else(|_| panic!("agent failed; child: {status:?}"));
+    let (process_state, syscall) =
+        outcome.unwrap_or_else(|_| panic!("agent failed; child: {status:?}"));
     assert_exited_ok(status);
     assert_eq!(process_state.fds(), &["seccompFd".to_string()]);
     assert_eq!(*process_state.pid(), child.as_raw());
@@ -97,20 +101,30 @@ fn agent_answers(agent: &UnixListener, child: Pid) -> (ContainerProcessState, Sc
         match agent.accept() {
             Ok(conn) => break conn,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                assert!(std::time::Instant::now() < deadline, "child {child} never connected");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "child {child} never connected"
+                );
                 std::thread::sleep(Duration::from_millis(5));
             }
             Err(e) => panic!("accept: {e}"),
         }
     };
     stream.set_nonblocking(false).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
 
     let mut payload = vec![0u8; 4096];
     let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
     let mut iov = [IoSliceMut::new(&mut payload)];
-    let msg = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
-        .unwrap();
+    let msg = recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .unwrap();
     let mut fds = Vec::new();
     for c in msg.cmsgs().unwrap() {
         if let ControlMessageOwned::ScmRights(received) = c {
@@ -137,15 +151,27 @@ fn send_listener_fd_checks_the_process_state() {
     let path = socket_path("bad-state");
     let _agent = UnixListener::bind(&path).unwrap();
     let fd = std::fs::File::open("/dev/null").unwrap();
-    for bad in [&b"not json"[..], br#"{"ociVersion":"1.2.0","fds":[],"pid":1,"state":{}}"#] {
+    for bad in [
+        &b"not json"[..],
+        br#"{"ociVersion":"1.2.0","fds":[],"pid":1,"state":{}}"#,
+    ] {
         let error = send_listener_fd(&path, fd.as_fd(), bad).unwrap_err();
-        assert!(matches!(error, SeccompError::InvalidProcessState { .. }), "{error:?}");
+        assert!(
+            matches!(error, SeccompError::InvalidProcessState { .. }),
+            "{error:?}"
+        );
     }
     let good = br#"{"ociVersion":"1.2.0","fds":["seccompFd"],"pid":1,"state":{}}"#;
     send_listener_fd(&path, fd.as_fd(), good).unwrap();
     let _ = std::fs::remove_file(&path);
 
     let error = send_listener_fd(&path, fd.as_fd(), good).unwrap_err();
-    assert!(matches!(error, SeccompError::ListenerConnect { .. }), "{error:?}");
-    assert!(error.to_string().contains(path.to_str().unwrap()), "{error}");
+    assert!(
+        matches!(error, SeccompError::ListenerConnect { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains(path.to_str().unwrap()),
+        "{error}"
+    );
 }

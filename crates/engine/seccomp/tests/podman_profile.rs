@@ -52,7 +52,11 @@ fn load_in_child(program: &SeccompProgram) -> Duration {
         }
         // SAFETY: writes 8 bytes from a local to the pipe.
         let written = unsafe {
-            libc::write(std::os::fd::AsRawFd::as_raw_fd(&write_end), (&nanos as *const u64).cast(), 8)
+            libc::write(
+                std::os::fd::AsRawFd::as_raw_fd(&write_end),
+                (&nanos as *const u64).cast(),
+                8,
+            )
         };
         if written != 8 {
             return 6;
@@ -74,7 +78,13 @@ fn median(mut times: Vec<Duration>) -> Duration {
 #[test]
 fn podman_default_profile_compiles_and_loads_well_under_2ms_from_the_cache() {
     let seccomp = podman_default();
-    let names: usize = seccomp.syscalls().as_ref().unwrap().iter().map(|r| r.names().len()).sum();
+    let names: usize = seccomp
+        .syscalls()
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|r| r.names().len())
+        .sum();
     assert!(names > 400, "{names} names");
     let cache = std::env::temp_dir().join(format!("berth-seccomp-podman-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&cache);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use berth_cgroups::CgroupManager;
 use berth_seccomp::SeccompProgram;
 use nix::sys::stat::Mode;
-use oci_spec::runtime::LinuxNamespaceType;
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxNamespaceType, LinuxResources};
 
 use super::Container;
 use crate::error::{Context, Error, Result};
@@ -58,7 +58,11 @@ pub fn create(root: &StateRoot, mut opts: CreateOptions) -> Result<Container> {
     let spec = &bundle.spec;
     let linux = spec.linux().as_ref().expect("validated");
     let process = spec.process().as_ref().expect("validated");
-    let seccomp = linux.seccomp().as_ref().map(SeccompProgram::compile).transpose()?;
+    let seccomp = linux
+        .seccomp()
+        .as_ref()
+        .map(|s| SeccompProgram::compile_cached(s, &root.seccomp_cache()).map(|(p, _)| p))
+        .transpose()?;
     let cgroup = CgroupManager::new(linux.cgroups_path().as_deref(), &opts.id)?;
     let console_socket = connect_console(process.terminal().unwrap_or(false), opts.console_socket.as_deref(), opts.console_fd.take())?;
 
@@ -73,9 +77,7 @@ pub fn create(root: &StateRoot, mut opts: CreateOptions) -> Result<Container> {
     }
     cgroup.create()?;
     cleanup.cgroup = Some(cgroup.clone());
-    if let Some(res) = linux.resources() {
-        cgroup.apply(res)?;
-    }
+    cgroup.apply(&with_default_devices(linux))?;
 
     let fifo_path = dir.join(EXEC_FIFO);
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
@@ -169,6 +171,37 @@ impl SpawnHooks for CreateHooks<'_> {
         berth_seccomp::send_listener_fd(path, std::os::fd::AsFd::as_fd(&fd), &bytes)?;
         Ok(())
     }
+}
+
+/// The config's resources, with the device rules every container needs appended
+/// (as runc does): mknod of any node, the default devices, ptys, tun, and each
+/// device the config itself creates. Rules apply in order, so a config's
+/// deny-all followed by these allows exactly these.
+pub(crate) fn with_default_devices(linux: &oci_spec::runtime::Linux) -> LinuxResources {
+    use oci_spec::runtime::LinuxDeviceType as T;
+    let mut res = linux.resources().clone().unwrap_or_default();
+    let mut rules = res.devices().clone().unwrap_or_default();
+    let rule = |typ: T, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut r = LinuxDeviceCgroup::default();
+        r.set_allow(true);
+        r.set_typ(Some(typ));
+        r.set_major(major);
+        r.set_minor(minor);
+        r.set_access(Some(access.to_owned()));
+        r
+    };
+    rules.push(rule(T::C, None, None, "m"));
+    rules.push(rule(T::B, None, None, "m"));
+    for (major, minor) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (10, 200)] {
+        rules.push(rule(T::C, Some(major), Some(minor), "rwm"));
+    }
+    rules.push(rule(T::C, Some(136), None, "rwm"));
+    for d in linux.devices().iter().flatten() {
+        let typ = if d.typ() == T::U { T::C } else { d.typ() };
+        rules.push(rule(typ, Some(d.major()), Some(d.minor()), "rwm"));
+    }
+    res.set_devices(Some(rules));
+    res
 }
 
 /// Connect to the caller's console socket now, in the runtime's own mount

@@ -43,7 +43,10 @@ pub fn exec(root: &StateRoot, mut opts: ExecOptions) -> Result<Spawned> {
     let process = build_process(&spec, &opts)?;
     crate::spec::validate_process(&process)?;
     let linux = spec.linux().as_ref();
-    let seccomp = linux.and_then(|l| l.seccomp().as_ref()).map(SeccompProgram::compile).transpose()?;
+    let seccomp = linux
+        .and_then(|l| l.seccomp().as_ref())
+        .map(|s| SeccompProgram::compile_cached(s, &root.seccomp_cache()).map(|(p, _)| p))
+        .transpose()?;
     let console_socket = connect_console(
         process.terminal().unwrap_or(false),
         opts.console_socket.as_deref(),

@@ -21,8 +21,8 @@ pub struct MountOptions {
 
 /// Every option name berth understands (for `features`).
 pub const OPTION_NAMES: &[&str] = &[
-    "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "iversion",
-    "lazytime", "loud", "mand", "noatime", "nodev", "nodiratime", "noexec", "noiversion",
+    "acl", "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "iversion",
+    "lazytime", "loud", "mand", "noacl", "noatime", "nodev", "nodiratime", "noexec", "noiversion",
     "nolazytime", "nomand", "norelatime", "nostrictatime", "nosuid", "nosymfollow", "private",
     "rbind", "relatime", "remount", "ro", "rprivate", "rshared", "rslave", "runbindable", "rw",
     "shared", "silent", "slave", "strictatime", "suid", "symfollow", "sync", "tmpcopyup",
@@ -90,6 +90,8 @@ impl MountOptions {
                 "nolazytime" => (MsFlags::empty(), MsFlags::MS_LAZYTIME),
                 "iversion" => (MsFlags::MS_I_VERSION, MsFlags::empty()),
                 "noiversion" => (MsFlags::empty(), MsFlags::MS_I_VERSION),
+                "acl" => (MsFlags::MS_POSIXACL, MsFlags::empty()),
+                "noacl" => (MsFlags::empty(), MsFlags::MS_POSIXACL),
                 "silent" => (MsFlags::MS_SILENT, MsFlags::empty()),
                 "loud" => (MsFlags::empty(), MsFlags::MS_SILENT),
                 "nosymfollow" => (MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW), MsFlags::empty()),
@@ -146,6 +148,17 @@ fn is_recursive_attr(opt: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn option_names_are_sorted_and_all_parse() {
+        let mut sorted = OPTION_NAMES.to_vec();
+        sorted.sort();
+        assert_eq!(sorted, OPTION_NAMES);
+        for name in OPTION_NAMES {
+            let o = MountOptions::parse(&[name.to_string()]).unwrap();
+            assert!(o.data.is_empty(), "{name} must not fall through to filesystem data");
+        }
+    }
 
     fn p(opts: &[&str]) -> MountOptions {
         MountOptions::parse(&opts.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()

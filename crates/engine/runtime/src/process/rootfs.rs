@@ -483,19 +483,27 @@ fn make_device(
     if let Some(parent) = dest.parent() {
         fs::DirBuilder::new().recursive(true).mode(0o755).create(parent).context(|| parent.display().to_string())?;
     }
+    let bind_host_node = |dest: &Path| {
+        make_mount_point(dest, false)?;
+        mount(Some(path), dest, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            .map_err(|e| mount_err(&path.display().to_string(), dest, e))
+    };
     if ctx.in_user_ns {
         // mknod is refused in a user namespace: bind the host's node instead.
-        make_mount_point(&dest, false)?;
-        return mount(Some(path), &dest, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(|e| mount_err(&path.display().to_string(), &dest, e));
+        return bind_host_node(&dest);
     }
     match fs::remove_file(&dest) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(Error::io(format!("replacing {}", dest.display()), e)),
     }
-    mknod(&dest, kind, Mode::from_bits_truncate(mode), makedev(major, minor))
-        .map_err(|e| Error::sys(format!("mknod {}", dest.display()), e))?;
+    match mknod(&dest, kind, Mode::from_bits_truncate(mode), makedev(major, minor)) {
+        Ok(()) => {}
+        // The device cgroup (or a nodev mount) may forbid creating the node: the
+        // host's own node, bound in, is the same device.
+        Err(nix::Error::EPERM) if path.exists() => return bind_host_node(&dest),
+        Err(e) => return Err(Error::sys(format!("mknod {}", dest.display()), e)),
+    }
     chown(&dest, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
         .map_err(|e| Error::sys(format!("chown {}", dest.display()), e))
 }

@@ -82,6 +82,9 @@ pub fn spawn(req: &SpawnRequest, hooks: &mut dyn SpawnHooks) -> Result<Spawned> 
     let result = (|| -> Result<i32> {
         req.cgroup.add_pid(stage1_pid)?;
         parent.send(&Message::Continue)?;
+        // Stage-1 and init share the socket, so init's first request can overtake
+        // stage-1's `InitPid`: requests that need the pid wait until it is known.
+        let mut waiting: Vec<(Message, Option<OwnedFd>)> = Vec::new();
         loop {
             let Some((msg, fd)) = parent.recv()? else {
                 // Both children closed their ends. For exec that means the program
@@ -100,22 +103,21 @@ pub fn spawn(req: &SpawnRequest, hooks: &mut dyn SpawnHooks) -> Result<Spawned> 
                     init_pid = Some(pid);
                     let _ = waitpid(Pid::from_raw(stage1_pid), None);
                     stage1_alive = false;
-                }
-                Message::NeedRuntimeHooks => {
-                    let pid = init_pid.ok_or_else(|| Error::Init("hooks asked before init existed".into()))?;
-                    let state = hooks.runtime_hooks(pid)?;
-                    parent.send(&Message::HookState(state))?;
-                }
-                Message::SeccompListener => {
-                    let pid = init_pid.ok_or_else(|| Error::Init("seccomp before init existed".into()))?;
-                    let fd = fd.ok_or_else(|| Error::Init("seccomp listener without a descriptor".into()))?;
-                    hooks.seccomp_listener(pid, fd)?;
-                }
-                Message::Ready => {
-                    return init_pid.ok_or_else(|| Error::Init("ready before init existed".into()));
+                    for (m, f) in waiting.drain(..) {
+                        if handle_init_message(&parent, hooks, pid, m, f)? {
+                            return Ok(pid);
+                        }
+                    }
                 }
                 Message::Error(e) => return Err(Error::Init(e)),
-                other => return Err(Error::Init(format!("unexpected message {other:?}"))),
+                other => match init_pid {
+                    Some(pid) => {
+                        if handle_init_message(&parent, hooks, pid, other, fd)? {
+                            return Ok(pid);
+                        }
+                    }
+                    None => waiting.push((other, fd)),
+                },
             }
         }
     })();
@@ -134,6 +136,30 @@ pub fn spawn(req: &SpawnRequest, hooks: &mut dyn SpawnHooks) -> Result<Spawned> 
             Err(e)
         }
     }
+}
+
+/// Handle one request from init; true when init reported ready.
+fn handle_init_message(
+    parent: &channel::Channel,
+    hooks: &mut dyn SpawnHooks,
+    pid: i32,
+    msg: Message,
+    fd: Option<OwnedFd>,
+) -> Result<bool> {
+    match msg {
+        Message::NeedRuntimeHooks => {
+            let state = hooks.runtime_hooks(pid)?;
+            parent.send(&Message::HookState(state))?;
+        }
+        Message::SeccompListener => {
+            let fd = fd.ok_or_else(|| Error::Init("seccomp listener without a descriptor".into()))?;
+            hooks.seccomp_listener(pid, fd)?;
+        }
+        Message::Ready => return Ok(true),
+        Message::Error(e) => return Err(Error::Init(e)),
+        other => return Err(Error::Init(format!("unexpected message {other:?}"))),
+    }
+    Ok(false)
 }
 
 fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {

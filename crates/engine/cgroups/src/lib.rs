@@ -15,3 +15,29 @@
 //! /proc/self/mountinfo. Hybrid hosts (v1 controllers plus a cgroup2 mount that
 //! holds a few controllers) are driven through their v1 hierarchies, with the
 //! container's directory mirrored in the unified hierarchy.
+//!
+//! Where things are:
+//! - `mounts`: the layout, from mountinfo ([`detect_layout`]);
+//! - `path`: cgroupsPath resolution and the string kept in the state file;
+//! - `v1` / `v2`: writing limits, with runc's v1-to-v2 conversions;
+//! - `devices` and `bpf`: device rules, as v1 files or a v2 eBPF filter;
+//! - `stats`: counters shaped like `runc events --stats`.
+
+mod bpf;
+mod devices;
+mod error;
+mod fsutil;
+mod manager;
+mod mounts;
+mod path;
+mod stats;
+mod v1;
+mod v2;
+
+pub use error::CgroupError;
+pub use manager::CgroupManager;
+pub use mounts::{detect_layout, Layout};
+pub use stats::{
+    Blkio, BlkioEntry, Cpu, CpuSet, CpuUsage, Hugetlb, IntelRdt, Memory, MemoryEntry,
+    NetworkInterface, Pids, Stats, Throttling,
+};
