@@ -559,7 +559,10 @@ mod tests {
 
         let mounts = crate::mounts::Mounts::read().unwrap();
         let v2 = mounts.v2.expect("this test needs a cgroup2 mount");
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
         let dir = v2
             .mount_point
             .join(format!("berth-test-bpf-{}-{nanos}", std::process::id()));

@@ -36,6 +36,7 @@ mod v2;
 
 pub use error::CgroupError;
 pub use manager::CgroupManager;
+pub use path::DEFAULT_PARENT;
 pub use mounts::{detect_layout, Layout};
 pub use stats::{
     Blkio, BlkioEntry, Cpu, CpuSet, CpuUsage, Hugetlb, IntelRdt, Memory, MemoryEntry,

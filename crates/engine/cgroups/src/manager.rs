@@ -224,6 +224,22 @@ impl CgroupManager {
     /// v1 cpuset directory gets its parent's cpus and mems, or no task could
     /// join it; on v2 the controllers are enabled down to the container.
     pub fn create(&self) -> Result<()> {
+        // A concurrent delete may remove an empty shared parent between our mkdir of
+        // the parent and of the child: try again then.
+        let mut attempt = 0;
+        loop {
+            match self.create_once() {
+                Err(CgroupError::CreateDir { source, .. })
+                    if source.kind() == io::ErrorKind::NotFound && attempt < 3 =>
+                {
+                    attempt += 1
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn create_once(&self) -> Result<()> {
         for h in &self.hierarchies {
             if !h.is_unified() && h.has("cpuset") {
                 create_cpuset_v1(h)?;
@@ -305,8 +321,11 @@ impl CgroupManager {
         match self.freezer()? {
             Freezer::V1(dir) => {
                 let state = dir.join("freezer.state");
-                for i in 0u32.. {
-                    if i % 50 == 49 {
+                let mut until_settle = 50u32;
+                loop {
+                    until_settle -= 1;
+                    if until_settle == 0 {
+                        until_settle = 50;
                         // Tasks stuck in FREEZING: thaw, let them settle, retry (as runc does).
                         fsutil::write(&state, "THAWED")?;
                         sleep(Duration::from_millis(10));
@@ -325,7 +344,6 @@ impl CgroupManager {
                     sleep(delay);
                     delay = (delay * 2).min(Duration::from_millis(10));
                 }
-                unreachable!("the freeze loop only exits by returning")
             }
             Freezer::V2(dir) => {
                 let freeze = dir.join("cgroup.freeze");
@@ -413,8 +431,9 @@ impl CgroupManager {
         }
         let frozen = match self.freeze() {
             Ok(()) => true,
-            // No freezer at all: signal without it.
-            Err(CgroupError::Unsupported { .. }) => false,
+            // No freezer, or it would not settle (and is thawed again):
+            // signal anyway; a process forking right now may escape.
+            Err(CgroupError::Unsupported { .. } | CgroupError::FreezeTimeout { .. }) => false,
             Err(e) => return Err(e),
         };
         let result = self.pids().and_then(|pids| {
@@ -458,6 +477,19 @@ impl CgroupManager {
             }
         }
         first_err.map_or(Ok(()), Err)
+    }
+
+    /// Remove the container directory's parent in every hierarchy if it is empty
+    /// (rmdir refuses a parent that still has children, so this never removes
+    /// another container's cgroup). For the parent the runtime itself created.
+    pub fn remove_parent_if_empty(&self) {
+        for h in &self.hierarchies {
+            if let Some(parent) = h.dir.parent() {
+                if parent != h.mount_point && parent.starts_with(&h.mount_point) {
+                    let _ = fs::remove_dir(parent);
+                }
+            }
+        }
     }
 
     /// Whether the container's directory exists in any hierarchy.

@@ -18,7 +18,8 @@ use std::path::Path;
 use crate::error::{CgroupError, Result};
 
 /// The parent of containers that name no cgroupsPath.
-pub(crate) const DEFAULT_PARENT: &str = "/berth-runc";
+/// Where containers without a `linux.cgroupsPath` get their cgroup.
+pub const DEFAULT_PARENT: &str = "/berth-runc";
 
 /// What the spec asked for, cleaned.
 #[derive(Clone, Debug, PartialEq, Eq)]

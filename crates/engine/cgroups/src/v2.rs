@@ -491,4 +491,89 @@ mod tests {
             ["mlx5_0 hca_handle=2 hca_object=2000", "mlx5_1 hca_handle=3"]
         );
     }
+    /// The v2 writer against a directory of plain files standing in for a
+    /// cgroup (this build host has no memory/cpu/io/pids on cgroup2): which
+    /// value lands in which file.
+    #[test]
+    fn writes_v2_files_with_runc_conversions() {
+        let root = std::env::temp_dir().join(format!(
+            "berth-cgroups-v2-fake-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let dir = root.join("c");
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = [
+            "cpu.weight",
+            "cpu.max",
+            "cpu.max.burst",
+            "cpuset.cpus",
+            "cpuset.mems",
+            "memory.max",
+            "memory.low",
+            "memory.swap.max",
+            "pids.max",
+            "io.weight",
+            "io.max",
+            "hugetlb.2MB.max",
+            "memory.high",
+        ];
+        for f in files {
+            std::fs::write(dir.join(f), "").unwrap();
+        }
+        let h = Hierarchy {
+            key: "unified".into(),
+            controllers: vec![],
+            mount_point: root.clone(),
+            cgroup: "/c".into(),
+            dir: dir.clone(),
+        };
+        let r: LinuxResources = serde_json::from_str(
+            r#"{"cpu": {"shares": 1024, "quota": 50000, "period": 100000, "burst": 1000, "cpus": "0", "mems": "0"},
+                "memory": {"limit": 104857600, "reservation": 52428800, "swap": 209715200},
+                "pids": {"limit": -1},
+                "blockIO": {"weight": 500, "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}]},
+                "hugepageLimits": [{"pageSize": "2MB", "limit": -1}],
+                "unified": {"memory.high": "90000000"}}"#,
+        )
+        .unwrap();
+        let result = apply(&h, &r);
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+        let got: Vec<(&str, String)> = files.iter().map(|f| (*f, read(f))).collect();
+        // A missing controller file is an error naming the spec field.
+        let rdma: LinuxResources =
+            serde_json::from_str(r#"{"rdma": {"mlx5_0": {"hcaHandles": 2}}}"#).unwrap();
+        let rdma_err = apply(&h, &rdma).unwrap_err();
+        let net: LinuxResources = serde_json::from_str(r#"{"network": {"classID": 1}}"#).unwrap();
+        let net_err = apply(&h, &net).unwrap_err();
+        std::fs::remove_dir_all(&root).unwrap();
+
+        result.unwrap();
+        let want = [
+            ("cpu.weight", "39"),
+            ("cpu.max", "50000 100000"),
+            ("cpu.max.burst", "1000"),
+            ("cpuset.cpus", "0"),
+            ("cpuset.mems", "0"),
+            ("memory.max", "104857600"),
+            ("memory.low", "52428800"),
+            ("memory.swap.max", "104857600"),
+            ("pids.max", "max"),
+            ("io.weight", "4950"),
+            ("io.max", "8:0 rbps=1048576"),
+            ("hugetlb.2MB.max", "max"),
+            ("memory.high", "90000000"),
+        ];
+        let want: Vec<(&str, String)> = want.iter().map(|(f, v)| (*f, v.to_string())).collect();
+        assert_eq!(got, want);
+        assert!(matches!(rdma_err, CgroupError::Unsupported { .. }));
+        assert!(
+            rdma_err.to_string().contains("linux.resources.rdma"),
+            "{rdma_err}"
+        );
+        assert!(
+            net_err.to_string().contains("linux.resources.network"),
+            "{net_err}"
+        );
+    }
 }

@@ -64,19 +64,26 @@ fn freeze_and_thaw_stop_and_resume_the_processes() {
     let t = TestCgroup::create_with("freeze", "{}");
     let mut child = t.spawn(count_forever);
     child.go();
-    assert!(wait_until(Duration::from_secs(2), || counter.load(Ordering::Relaxed) > 0));
+    assert!(wait_until(Duration::from_secs(2), || counter
+        .load(Ordering::Relaxed)
+        > 0));
     assert!(!t.mgr.is_frozen().unwrap());
 
     t.mgr.freeze().unwrap();
     assert!(t.mgr.is_frozen().unwrap());
     let frozen_at = counter.load(Ordering::Relaxed);
     std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(counter.load(Ordering::Relaxed), frozen_at, "the child ran while frozen");
+    assert_eq!(
+        counter.load(Ordering::Relaxed),
+        frozen_at,
+        "the child ran while frozen"
+    );
 
     t.mgr.thaw().unwrap();
     assert!(!t.mgr.is_frozen().unwrap());
     assert!(
-        wait_until(Duration::from_secs(2), || counter.load(Ordering::Relaxed) > frozen_at),
+        wait_until(Duration::from_secs(2), || counter.load(Ordering::Relaxed)
+            > frozen_at),
         "the child did not resume"
     );
 
@@ -125,7 +132,11 @@ fn kill_all_with_sigkill_kills_the_whole_tree() {
     for k in &mut kids {
         assert_eq!(k.wait(), Exit::Signal(libc::SIGKILL));
     }
-    assert!(wait_until(Duration::from_secs(2), || t.mgr.pids().unwrap().is_empty()));
+    assert!(wait_until(Duration::from_secs(2), || t
+        .mgr
+        .pids()
+        .unwrap()
+        .is_empty()));
     let e = t.mgr.kill_all(12345).unwrap_err();
     assert!(matches!(e, CgroupError::InvalidValue { .. }), "{e}");
 }

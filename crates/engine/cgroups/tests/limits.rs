@@ -47,7 +47,11 @@ fn memory_limit_oom_kills_a_hog() {
     );
     let mut child = t.spawn(memory_hog);
     child.go();
-    assert_eq!(child.wait(), Exit::Signal(libc::SIGKILL), "the OOM killer should kill the hog");
+    assert_eq!(
+        child.wait(),
+        Exit::Signal(libc::SIGKILL),
+        "the OOM killer should kill the hog"
+    );
 
     let stats = t.mgr.stats().unwrap();
     // v1 rounds the limit to pages; 32 MiB already is a page multiple.
@@ -55,10 +59,15 @@ fn memory_limit_oom_kills_a_hog() {
     // The kernel's own record of the kill (v1 memory.oom_control, v2 memory.events).
     let oom_kills = support::cgroup_mount_points()
         .iter()
-        .flat_map(|m| ["memory.oom_control", "memory.events"].map(|f| m.join(&t.mgr.path()[1..]).join(f)))
+        .flat_map(|m| {
+            ["memory.oom_control", "memory.events"].map(|f| m.join(&t.mgr.path()[1..]).join(f))
+        })
         .filter_map(|p| std::fs::read_to_string(p).ok())
         .flat_map(|c| c.lines().map(str::to_string).collect::<Vec<_>>())
-        .find_map(|l| l.strip_prefix("oom_kill ").map(|n| n.trim().parse::<u64>().unwrap()));
+        .find_map(|l| {
+            l.strip_prefix("oom_kill ")
+                .map(|n| n.trim().parse::<u64>().unwrap())
+        });
     assert_eq!(oom_kills, Some(1));
 }
 
@@ -104,7 +113,11 @@ fn pids_limit_makes_fork_fail() {
     let mut child = t.spawn(fork_until_refused);
     child.go();
     // The child itself is one of the 4: it can fork exactly 3 times.
-    assert_eq!(child.wait(), Exit::Code(103), "fork should fail with EAGAIN after 3 children");
+    assert_eq!(
+        child.wait(),
+        Exit::Code(103),
+        "fork should fail with EAGAIN after 3 children"
+    );
     let stats = t.mgr.stats().unwrap();
     assert_eq!(stats.pids.limit, 4);
 }
@@ -165,7 +178,11 @@ fn device_rules_are_enforced() {
     t.mgr.apply(&resources_json(rules)).unwrap();
     let mut child = t.spawn(probe_devices);
     child.go();
-    assert_eq!(child.wait(), Exit::Code(0), "1: /dev/null denied, 2: /dev/zero allowed");
+    assert_eq!(
+        child.wait(),
+        Exit::Code(0),
+        "1: /dev/null denied, 2: /dev/zero allowed"
+    );
 }
 
 #[test]
@@ -173,7 +190,11 @@ fn swap_and_shares_are_written_where_the_kernel_reads_them() {
     let t = TestCgroup::new("mem");
     t.mgr.create().unwrap();
     // cgroup v2 has no swappiness knob.
-    let swappiness = if t.mgr.layout() == Layout::V2 { "" } else { r#", "swappiness": 10"# };
+    let swappiness = if t.mgr.layout() == Layout::V2 {
+        ""
+    } else {
+        r#", "swappiness": 10"#
+    };
     t.mgr
         .apply(&resources_json(&format!(
             r#"{{"memory": {{"limit": 67108864, "reservation": 33554432, "swap": 134217728{swappiness}}}}}"#
@@ -186,7 +207,9 @@ fn swap_and_shares_are_written_where_the_kernel_reads_them() {
         assert_eq!(stats.memory.swap.limit, 128 * MIB as u64);
         // Lower both in one update: memory goes first, then memsw.
         t.mgr
-            .apply(&resources_json(r#"{"memory": {"limit": 16777216, "swap": 33554432}}"#))
+            .apply(&resources_json(
+                r#"{"memory": {"limit": 16777216, "swap": 33554432}}"#,
+            ))
             .unwrap();
         let stats = t.mgr.stats().unwrap();
         assert_eq!(stats.memory.usage.limit, 16 * MIB as u64);
@@ -200,13 +223,17 @@ fn bad_values_name_the_field() {
     t.mgr.create().unwrap();
     let e = t
         .mgr
-        .apply(&resources_json(r#"{"memory": {"limit": 67108864, "swap": 1024}}"#))
+        .apply(&resources_json(
+            r#"{"memory": {"limit": 67108864, "swap": 1024}}"#,
+        ))
         .unwrap_err();
     assert!(e.to_string().contains("linux.resources.memory.swap"), "{e}");
 
     let e = t
         .mgr
-        .apply(&resources_json(r#"{"hugepageLimits": [{"pageSize": "2M", "limit": 1}]}"#))
+        .apply(&resources_json(
+            r#"{"hugepageLimits": [{"pageSize": "2M", "limit": 1}]}"#,
+        ))
         .unwrap_err();
     assert!(e.to_string().contains("hugepageLimits[0].pageSize"), "{e}");
 
@@ -216,7 +243,9 @@ fn bad_values_name_the_field() {
     // Memory is a v1 controller here: `unified` keys for it are refused.
     let e = t
         .mgr
-        .apply(&resources_json(r#"{"unified": {"memory.high": "1000000"}}"#))
+        .apply(&resources_json(
+            r#"{"unified": {"memory.high": "1000000"}}"#,
+        ))
         .unwrap_err();
     assert!(matches!(e, CgroupError::Unsupported { .. }), "{e}");
     assert!(e.to_string().contains("linux.resources.unified"), "{e}");
@@ -244,7 +273,10 @@ fn unmounted_controllers_are_refused_by_field() {
         .mgr
         .apply(&resources_json(r#"{"network": {"classID": 1048577}}"#))
         .unwrap_err();
-    assert!(e.to_string().contains("linux.resources.network.classID"), "{e}");
+    assert!(
+        e.to_string().contains("linux.resources.network.classID"),
+        "{e}"
+    );
     assert!(e.to_string().contains("net_cls"), "{e}");
 }
 
@@ -260,7 +292,10 @@ fn hugetlb_limits_reach_the_controller_wherever_it_is() {
     let stats = t.mgr.stats().unwrap();
     assert!(stats.hugetlb.contains_key("2MB"), "{:?}", stats.hugetlb);
     let candidates = [
-        format!("/sys/fs/cgroup/hugetlb{}/hugetlb.2MB.limit_in_bytes", t.mgr.path()),
+        format!(
+            "/sys/fs/cgroup/hugetlb{}/hugetlb.2MB.limit_in_bytes",
+            t.mgr.path()
+        ),
         format!("/sys/fs/cgroup/unified{}/hugetlb.2MB.max", t.mgr.path()),
         format!("/sys/fs/cgroup{}/hugetlb.2MB.max", t.mgr.path()),
     ];

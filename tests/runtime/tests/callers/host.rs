@@ -19,7 +19,11 @@ pub fn unique_name() -> String {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    format!("berth-callers-{}-{n}{:x}", std::process::id(), nanos & 0xffff)
+    format!(
+        "berth-callers-{}-{n}{:x}",
+        std::process::id(),
+        nanos & 0xffff
+    )
 }
 
 /// Lines of /proc/self/mountinfo split into fields.
@@ -72,22 +76,23 @@ fn cgroup_mounts() -> Vec<PathBuf> {
         .collect()
 }
 
-/// The cgroup `<hierarchy>/<name>` in every hierarchy where it exists.
-pub fn cgroup_dirs(name: &str) -> Vec<PathBuf> {
-    cgroup_mounts()
-        .into_iter()
-        .map(|mount| mount.join(name.trim_start_matches('/')))
-        .filter(|dir| dir.is_dir())
-        .collect()
-}
-
 /// Removes the cgroup `name` (a path relative to each hierarchy's root) and
 /// every cgroup below it, in all hierarchies. Processes still inside were
 /// started by this test (through the caller): they are killed by pid first.
+///
+/// Also removes `/sys/fs/cgroup/<dir>/<name>` where `<dir>` is a plain
+/// directory on the tmpfs rather than a mounted hierarchy (a stray
+/// `/sys/fs/cgroup/hugetlb` left by an unmounted one, say): podman creates
+/// its conmon cgroup, `tasks` file and all, in every such directory.
 /// Returns what could not be removed.
 pub fn remove_cgroup_tree(name: &str) -> Vec<PathBuf> {
+    let name = name.trim_start_matches('/');
+    let hierarchies = cgroup_mounts();
     let mut left = Vec::new();
-    for top in cgroup_dirs(name) {
+    for top in hierarchies.iter().map(|mount| mount.join(name)) {
+        if !top.is_dir() {
+            continue;
+        }
         let mut dirs = Vec::new();
         collect_dirs(&top, &mut dirs);
         dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
@@ -95,6 +100,21 @@ pub fn remove_cgroup_tree(name: &str) -> Vec<PathBuf> {
             if !remove_cgroup(&dir) {
                 left.push(dir);
             }
+        }
+    }
+    let cgroup_root = Path::new("/sys/fs/cgroup");
+    if hierarchies.iter().any(|mount| mount == cgroup_root) {
+        return left; // pure cgroup v2: every directory there is a cgroup
+    }
+    let plain_dirs = fs::read_dir(cgroup_root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|dir| dir.is_dir() && !hierarchies.contains(dir));
+    for top in plain_dirs.map(|dir| dir.join(name)) {
+        if top.is_dir() && fs::remove_dir_all(&top).is_err() {
+            left.push(top);
         }
     }
     left

@@ -83,7 +83,10 @@ pub fn oci_archive(layer: &Path, dir: &Path) -> Result<PathBuf> {
         }],
     });
     fs::write(layout.join("index.json"), serde_json::to_vec(&index)?)?;
-    fs::write(layout.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    fs::write(
+        layout.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )?;
 
     let archive = dir.join("oci-image.tar");
     run_ok(

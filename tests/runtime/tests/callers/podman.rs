@@ -146,11 +146,7 @@ impl Podman {
 
     /// Fails with `what`, the outcome and the runtime's own logs.
     pub fn fail(&self, what: &str, outcome: &Outcome) -> anyhow::Error {
-        anyhow::anyhow!(
-            "[{}] {what}\n{outcome}{}",
-            self.rt,
-            self.runtime_logs()
-        )
+        anyhow::anyhow!("[{}] {what}\n{outcome}{}", self.rt, self.runtime_logs())
     }
 
     /// The `--log` files podman had the runtime write (kept only for
@@ -165,6 +161,24 @@ impl Podman {
                     .then(|| format!("\n  runtime --log {}:\n{}", path.display(), text.trim_end()))
             })
             .collect()
+    }
+
+    /// The OCI config.json podman wrote for a container not yet removed:
+    /// what it asked the runtime for.
+    pub fn oci_config(&self, name: &str) -> Result<serde_json::Value> {
+        let id = self
+            .run(&["inspect", "--format", "{{.Id}}", name])?
+            .ok()?
+            .stdout
+            .trim()
+            .to_string();
+        let path = self
+            .path("graph/overlay-containers")
+            .join(id)
+            .join("userdata/config.json");
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(serde_json::from_str(&text)?)
     }
 
     /// Fails if podman still lists a container.
@@ -206,7 +220,10 @@ impl Drop for Podman {
         host::unmount_all_under(self.dir.path());
         let left = host::remove_cgroup_tree(&self.cgroup_parent);
         if !left.is_empty() {
-            eprintln!("[{}] podman test left cgroups it could not remove: {left:?}", self.rt);
+            eprintln!(
+                "[{}] podman test left cgroups it could not remove: {left:?}",
+                self.rt
+            );
         }
     }
 }

@@ -21,7 +21,6 @@ use crate::command::{self, find_program};
 
 pub const BERTH_RUNC: &str = "berth-runc";
 pub const RUNC: &str = "runc";
-const ALL: [&str; 2] = [BERTH_RUNC, RUNC];
 
 /// An OCI runtime binary, by the name printed in every failure.
 #[derive(Debug, Clone)]
@@ -144,7 +143,10 @@ fn berth_runc_binary() -> Result<PathBuf, String> {
             return if bin.is_file() {
                 Ok(bin)
             } else {
-                Err(format!("[{BERTH_RUNC}] BERTH_RUNC={} is not a file", bin.display()))
+                Err(format!(
+                    "[{BERTH_RUNC}] BERTH_RUNC={} is not a file",
+                    bin.display()
+                ))
             };
         }
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());

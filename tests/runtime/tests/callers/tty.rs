@@ -27,7 +27,12 @@ pub struct Transcript {
 /// Runs `cmd` on a new pty; once its output contains `prompt` (or after a
 /// few seconds without it) types `input`; returns when the command has
 /// exited and its output is drained, or kills it after `timeout`.
-pub fn run_on_pty(mut cmd: Command, prompt: &str, input: &[u8], timeout: Duration) -> Result<Transcript> {
+pub fn run_on_pty(
+    mut cmd: Command,
+    prompt: &str,
+    input: &[u8],
+    timeout: Duration,
+) -> Result<Transcript> {
     let cmdline = format!("{cmd:?}").replace('"', "");
     let size = Winsize {
         ws_row: 24,

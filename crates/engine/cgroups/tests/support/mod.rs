@@ -131,7 +131,8 @@ pub enum Exit {
 impl Child {
     pub fn go(&self) {
         // SAFETY: one byte from a static buffer to our pipe.
-        assert_eq!(unsafe { libc::write(self.go_fd, b"g".as_ptr().cast(), 1) }, 1);
+        let n = unsafe { libc::write(self.go_fd, b"g".as_ptr().cast(), 1) };
+        assert_eq!(n, 1);
     }
 
     pub fn wait(&mut self) -> Exit {

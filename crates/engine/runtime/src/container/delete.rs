@@ -11,8 +11,10 @@ use crate::state::{StateRoot, Status};
 pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
     let c = match Container::load(root, id) {
         Ok(c) => c,
-        // A state directory without a state file is a create that died half-way.
-        Err(Error::NotFound(_)) if force && root.container_dir(id).exists() => return root.remove(id),
+        // With --force, a missing container is already deleted (callers such as
+        // conmon clean up after a failed create this way); a state directory
+        // without a state file is a create that died half-way.
+        Err(Error::NotFound(_)) if force => return root.remove(id),
         Err(e) => return Err(e),
     };
     let status = c.status();
@@ -39,6 +41,9 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
         if cg.exists() {
             let _ = cg.kill_all(libc::SIGKILL);
             cg.destroy()?;
+        }
+        if c.record.cgroup_path.starts_with(&format!("{}/", berth_cgroups::DEFAULT_PARENT)) {
+            cg.remove_parent_if_empty();
         }
     }
     let spec = c.spec().ok();

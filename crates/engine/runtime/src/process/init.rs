@@ -78,7 +78,11 @@ pub fn stage1(req: &SpawnRequest, chan: &Channel) -> ! {
 }
 
 fn fail(chan: &Channel, e: Error) -> ! {
-    let _ = chan.send(&Message::Error(e.to_string()));
+    // After `start`, no one listens on the channel any more: then the container's
+    // own stderr is the only place the error can go (runc does the same).
+    if chan.send(&Message::Error(e.to_string())).is_err() {
+        eprintln!("berth-runc: {e}");
+    }
     // SAFETY: see stage1.
     unsafe { libc::_exit(1) }
 }
@@ -411,12 +415,30 @@ fn find_program(arg0: &str, env: &[&str]) -> Result<CString> {
         field: "process.args".into(),
         reason: format!("exec: {arg0:?}: {why}"),
     };
-    if arg0.contains('/') {
-        let md = fs::metadata(arg0).map_err(|e| not_found(&e.to_string()))?;
+    // Executable for the container's user (this runs after the user switch), as
+    // execve will judge it: a program that cannot run fails `create`, not `start`.
+    let executable = |p: &Path| -> Option<std::io::Result<()>> {
+        let md = fs::metadata(p).ok()?;
         if md.is_dir() {
-            return Err(not_found("is a directory"));
+            return Some(Err(std::io::Error::from_raw_os_error(libc::EISDIR)));
         }
-        return CString::new(arg0).map_err(|_| not_found("NUL byte"));
+        let c = CString::new(p.as_os_str().as_bytes()).ok()?;
+        // SAFETY: faccessat reads a NUL-terminated path.
+        let r = unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::X_OK, libc::AT_EACCESS) };
+        Some(if r == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) })
+    };
+    if arg0.contains('/') {
+        return match executable(Path::new(arg0)) {
+            None => Err(not_found("no such file or directory")),
+            // Worded as runc words them: podman maps these phrases to exit codes 126/127.
+            Some(Err(e)) => Err(not_found(match e.raw_os_error() {
+                Some(libc::EACCES) | Some(libc::EPERM) => "permission denied",
+                Some(libc::EISDIR) => "is a directory",
+                Some(libc::ENOENT) => "no such file or directory",
+                _ => "cannot be executed",
+            })),
+            Some(Ok(())) => CString::new(arg0).map_err(|_| not_found("NUL byte")),
+        };
     }
     let path = env
         .iter()
@@ -424,9 +446,8 @@ fn find_program(arg0: &str, env: &[&str]) -> Result<CString> {
         .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     for dir in path.split(':').filter(|d| !d.is_empty()) {
         let candidate = Path::new(dir).join(arg0);
-        if let Ok(md) = fs::metadata(&candidate) {
-            use std::os::unix::fs::PermissionsExt;
-            if md.is_file() && md.permissions().mode() & 0o111 != 0 {
+        if let Some(Ok(())) = executable(&candidate) {
+            if candidate.is_file() {
                 return CString::new(candidate.as_os_str().as_bytes()).map_err(|_| not_found("NUL byte"));
             }
         }
