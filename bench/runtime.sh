@@ -28,7 +28,13 @@ bin() { case $1 in berth) echo "$berth";; crun) command -v crun;; runc) command 
 trap cleanup EXIT
 
 if [[ ! -d /sys/fs/cgroup/hugetlb ]] && grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null; then
-  mkdir /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb && moved_hugetlb=1
+  mkdir /sys/fs/cgroup/hugetlb
+  if mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb; then
+    moved_hugetlb=1
+  else
+    rmdir /sys/fs/cgroup/hugetlb
+    echo "hugetlb is in use on the cgroup2 mount: crun will refuse to run" >&2
+  fi
 fi
 
 scripts/make-busybox-rootfs.sh "$work/bundle/rootfs"

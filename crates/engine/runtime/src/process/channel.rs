@@ -6,11 +6,13 @@
 //! ```text
 //!  parent (berth-runc)            stage-1 (joins/unshares)          init (becomes the container)
 //!  fork stage-1 ───────────────▶
-//!  put it in the cgroup
-//!  Continue ──────────────────▶  setns(paths), unshare(user)
-//!                       ◀────── NeedIdMaps
+//!  put it in the cgroup          setns(paths), unshare(user)
+//!   (the first move into a        ◀────── NeedIdMaps
+//!   cgroup can wait ms for RCU:
+//!   stage-1 works meanwhile)
 //!  write uid_map/gid_map
-//!  Continue ──────────────────▶  unshare(the rest)
+//!  IdMapsWritten ─────────────▶  unshare(the rest but cgroup)
+//!  CgroupJoined ──────────────▶  unshare(cgroup): its root is the container's
 //!                                clone(CLONE_PARENT) ─────────────▶ setsid, mounts
 //!                       ◀────── InitPid(pid); exit
 //!                       ◀───────────────────────────────────────── NeedRuntimeHooks
@@ -38,8 +40,10 @@ use crate::error::{Error, Result};
 /// One message between the runtime and its children.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub enum Message {
-    /// Parent to child: go on with the next step.
-    Continue,
+    /// Parent to stage-1: it is in the container's cgroup now.
+    CgroupJoined,
+    /// Parent to stage-1: the user namespace's id maps are written.
+    IdMapsWritten,
     /// Stage-1 created a user namespace and waits for its id maps.
     NeedIdMaps,
     /// Stage-1 cloned the init process: its pid as the parent sees it.
@@ -133,13 +137,24 @@ impl Channel {
         Ok(Some((msg, fd)))
     }
 
-    /// Wait for `Continue`; anything else is a protocol error.
-    pub fn wait_continue(&self) -> Result<()> {
-        match self.recv()? {
-            Some((Message::Continue, _)) => Ok(()),
-            Some((Message::Error(e), _)) => Err(Error::Init(e)),
-            Some((other, _)) => Err(Error::Init(format!("unexpected message {other:?}"))),
-            None => Err(Error::Init("the runtime went away during setup".into())),
+    /// Wait for `want`, remembering a `CgroupJoined` that arrives first.
+    pub fn wait_for(&self, want: &Message, cgroup_joined: &mut bool) -> Result<()> {
+        if *want == Message::CgroupJoined && *cgroup_joined {
+            return Ok(());
+        }
+        loop {
+            match self.recv()? {
+                Some((m, _)) if m == *want => {
+                    if m == Message::CgroupJoined {
+                        *cgroup_joined = true;
+                    }
+                    return Ok(());
+                }
+                Some((Message::CgroupJoined, _)) => *cgroup_joined = true,
+                Some((Message::Error(e), _)) => return Err(Error::Init(e)),
+                Some((other, _)) => return Err(Error::Init(format!("unexpected message {other:?}"))),
+                None => return Err(Error::Init("the runtime went away during setup".into())),
+            }
         }
     }
 }

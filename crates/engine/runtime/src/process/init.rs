@@ -39,19 +39,21 @@ pub fn fork_with(flags: libc::c_ulong) -> Result<i32> {
 /// Stage-1: in the runtime's namespaces, with the container's cgroup already joined.
 pub fn stage1(req: &SpawnRequest, chan: &Channel) -> ! {
     let result = (|| -> Result<i32> {
-        chan.wait_continue()?;
+        // Everything up to the cgroup namespace overlaps with the parent moving
+        // this process into the container's cgroup.
+        let mut cgroup_joined = false;
         join_namespaces(req)?;
         let ns = &req.namespaces;
         let new = |t| ns.iter().any(|(typ, path)| *typ == t && path.is_none());
         if new(LinuxNamespaceType::User) {
             unshare(CloneFlags::CLONE_NEWUSER).context(|| "unshare user namespace".into())?;
             chan.send(&Message::NeedIdMaps)?;
-            chan.wait_continue()?;
+            chan.wait_for(&Message::IdMapsWritten, &mut cgroup_joined)?;
             become_root_in_userns()?;
         }
         let mut flags = CloneFlags::empty();
         for (t, path) in ns {
-            if path.is_none() && *t != LinuxNamespaceType::User {
+            if path.is_none() && !matches!(*t, LinuxNamespaceType::User | LinuxNamespaceType::Cgroup) {
                 flags |= clone_flag(*t);
             }
         }
@@ -60,6 +62,10 @@ pub fn stage1(req: &SpawnRequest, chan: &Channel) -> ! {
         }
         if new(LinuxNamespaceType::Time) {
             write_time_offsets(req.spec)?;
+        }
+        chan.wait_for(&Message::CgroupJoined, &mut cgroup_joined)?;
+        if new(LinuxNamespaceType::Cgroup) {
+            unshare(CloneFlags::CLONE_NEWCGROUP).context(|| "unshare cgroup namespace".into())?;
         }
         let pid = fork_with(libc::CLONE_PARENT as libc::c_ulong)?;
         if pid == 0 {

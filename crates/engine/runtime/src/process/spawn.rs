@@ -81,7 +81,7 @@ pub fn spawn(req: &SpawnRequest, hooks: &mut dyn SpawnHooks) -> Result<Spawned> 
     let mut stage1_alive = true;
     let result = (|| -> Result<i32> {
         req.cgroup.add_pid(stage1_pid)?;
-        parent.send(&Message::Continue)?;
+        parent.send(&Message::CgroupJoined)?;
         // Stage-1 and init share the socket, so init's first request can overtake
         // stage-1's `InitPid`: requests that need the pid wait until it is known.
         let mut waiting: Vec<(Message, Option<OwnedFd>)> = Vec::new();
@@ -97,7 +97,7 @@ pub fn spawn(req: &SpawnRequest, hooks: &mut dyn SpawnHooks) -> Result<Spawned> 
             match msg {
                 Message::NeedIdMaps => {
                     write_id_maps(stage1_pid, req.spec)?;
-                    parent.send(&Message::Continue)?;
+                    parent.send(&Message::IdMapsWritten)?;
                 }
                 Message::InitPid(pid) => {
                     init_pid = Some(pid);
