@@ -21,8 +21,8 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
     let root = StateRoot::new(&cli.root);
     match &cli.command {
         Command::Create(args) => {
-            berth_runtime::selfexe::ensure_cloned_binary()?;
-            container::create(&root, create_options(args, None))?;
+            berth_runtime::selfexe::ensure_protected_binary(&root.path)?;
+            container::create(&root, create_options(args, None, false))?;
             Ok(0)
         }
         Command::Run { create, detach, keep } => run(&root, create, *detach, *keep),
@@ -86,7 +86,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
     }
 }
 
-fn create_options(args: &CreateArgs, console_fd: Option<OwnedFd>) -> CreateOptions {
+fn create_options(args: &CreateArgs, console_fd: Option<OwnedFd>, start_now: bool) -> CreateOptions {
     CreateOptions {
         id: args.id.clone(),
         bundle: args.bundle.clone(),
@@ -96,13 +96,14 @@ fn create_options(args: &CreateArgs, console_fd: Option<OwnedFd>) -> CreateOptio
         preserve_fds: args.preserve_fds,
         no_pivot: args.no_pivot,
         no_new_keyring: args.no_new_keyring,
+        start_now,
     }
 }
 
 /// `run`: create + start, and without --detach wait for the program, forwarding
 /// signals to it, then delete the container and leave with its exit status.
 fn run(root: &StateRoot, args: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
-    berth_runtime::selfexe::ensure_cloned_binary()?;
+    berth_runtime::selfexe::ensure_protected_binary(&root.path)?;
     // A foreground run with a terminal and no console socket: berth-runc holds
     // the terminal itself and relays it to its own stdio.
     let wants_tty = !detach && args.console_socket.is_none() && bundle_wants_terminal(&args.bundle);
@@ -112,9 +113,10 @@ fn run(root: &StateRoot, args: &CreateArgs, detach: bool, keep: bool) -> Result<
     } else {
         (None, None)
     };
-    let c = container::create(root, create_options(args, console_fd))?;
+    // No exec fifo and no separate start: the program runs as soon as it is set up.
+    let c = container::create(root, create_options(args, console_fd, true))?;
     let pid = c.record.pid;
-    if let Err(e) = container::start(root, &args.id) {
+    if let Err(e) = container::run_poststart_hooks(&c) {
         let _ = container::delete(root, &args.id, true);
         return Err(e.into());
     }
@@ -172,7 +174,7 @@ fn exec(root: &StateRoot, cmd: &Command) -> Result<i32> {
     if !cgroup.is_empty() {
         bail!("--cgroup: exec into a sub-cgroup is not supported");
     }
-    berth_runtime::selfexe::ensure_cloned_binary()?;
+    berth_runtime::selfexe::ensure_protected_binary(&root.path)?;
     let process: Option<Process> = match process {
         Some(p) => {
             let bytes = read_file_or_stdin(p)?;

@@ -84,6 +84,9 @@ pub struct Record {
     pub cgroup_path: String,
     #[serde(default, skip_serializing_if = "HashMap::is_empty")]
     pub annotations: HashMap<String, String>,
+    /// Whether the config has hooks (so start and delete read it only then).
+    #[serde(default)]
+    pub has_hooks: bool,
 }
 
 /// The OCI state document that `state` prints and hooks read on stdin.

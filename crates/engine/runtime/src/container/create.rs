@@ -28,6 +28,9 @@ pub struct CreateOptions {
     pub preserve_fds: u32,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
+    /// Start the program as soon as it is set up, with no exec fifo and no
+    /// separate `start` (what `run` does); poststart hooks are the caller's.
+    pub start_now: bool,
 }
 
 /// Undo a half-made container if anything fails before `create` returns.
@@ -79,15 +82,7 @@ pub fn create(root: &StateRoot, mut opts: CreateOptions) -> Result<Container> {
     cleanup.cgroup = Some(cgroup.clone());
     cgroup.apply(&with_default_devices(linux))?;
 
-    let fifo_path = dir.join(EXEC_FIFO);
-    nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
-        .map_err(|e| Error::sys(format!("mkfifo {}", fifo_path.display()), e))?;
-    let fifo: OwnedFd = nix::fcntl::open(
-        &fifo_path,
-        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| Error::sys(format!("opening {}", fifo_path.display()), e))?;
+    let fifo = if opts.start_now { None } else { Some(make_exec_fifo(&dir.join(EXEC_FIFO))?) };
 
     let mut record = Record {
         id: opts.id.clone(),
@@ -99,6 +94,7 @@ pub fn create(root: &StateRoot, mut opts: CreateOptions) -> Result<Container> {
         owner: String::new(),
         cgroup_path: cgroup.path().to_owned(),
         annotations: spec.annotations().clone().unwrap_or_default(),
+        has_hooks: spec.hooks().is_some(),
     };
     let namespaces = linux
         .namespaces()
@@ -134,6 +130,13 @@ pub fn create(root: &StateRoot, mut opts: CreateOptions) -> Result<Container> {
     cleanup.armed = false;
     drop(cleanup);
     Ok(Container { root: root.clone(), record })
+}
+
+fn make_exec_fifo(path: &Path) -> Result<OwnedFd> {
+    nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o622))
+        .map_err(|e| Error::sys(format!("mkfifo {}", path.display()), e))?;
+    nix::fcntl::open(path, nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| Error::sys(format!("opening {}", path.display()), e))
 }
 
 struct CreateHooks<'a> {

@@ -46,7 +46,7 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
             cg.remove_parent_if_empty();
         }
     }
-    let spec = c.spec().ok();
+    let spec = if c.record.has_hooks { c.spec().ok() } else { None };
     let hooks_result = match spec.as_ref().and_then(|s| s.hooks().as_ref()) {
         Some(h) => {
             let state = serde_json::to_vec(&c.record.oci_state(Status::Stopped)).expect("serializes");

@@ -24,7 +24,7 @@ pub use events::{events, stats_event};
 pub use exec::{exec, ExecOptions};
 pub use kill::{kill, parse_signal};
 pub use pause::{pause, resume};
-pub use start::start;
+pub use start::{run_poststart_hooks, start};
 pub use update::update;
 
 use crate::error::{Error, Result};

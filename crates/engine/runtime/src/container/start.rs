@@ -24,14 +24,19 @@ pub fn start(root: &StateRoot, id: &str) -> Result<Container> {
     drop(f);
     std::fs::remove_file(&fifo).map_err(|e| Error::io(format!("removing {}", fifo.display()), e))?;
 
-    let spec = c.spec()?;
-    if spec.hooks().is_some() {
-        let state = serde_json::to_vec(&c.record.oci_state(Status::Running)).expect("serializes");
-        // The program already runs; a failed poststart hook is reported, and the
-        // caller decides whether to tear the container down.
-        hooks::run(Phase::Poststart, spec.hooks().as_ref(), &state)?;
-    }
+    run_poststart_hooks(&c)?;
     Ok(c)
+}
+
+/// Poststart hooks, once the program runs. A failure is reported; the program
+/// already runs, and the caller decides whether to tear the container down.
+pub fn run_poststart_hooks(c: &Container) -> Result<()> {
+    if !c.record.has_hooks {
+        return Ok(());
+    }
+    let spec = c.spec()?;
+    let state = serde_json::to_vec(&c.record.oci_state(Status::Running)).expect("serializes");
+    hooks::run(Phase::Poststart, spec.hooks().as_ref(), &state)
 }
 
 use std::os::unix::fs::OpenOptionsExt;

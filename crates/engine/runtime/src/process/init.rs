@@ -244,7 +244,9 @@ fn init_inner(req: &SpawnRequest, chan: &Channel) -> Result<Never> {
 
     if let Stage::Create { fifo, .. } = &req.stage {
         chan.send(&Message::Ready)?;
-        wait_for_start(fifo)?;
+        if let Some(fifo) = fifo {
+            wait_for_start(fifo)?;
+        }
         hooks::run(Phase::StartContainer, req.spec.hooks().as_ref(), &hook_state)?;
     }
     let e = nix::unistd::execve(&program, &argv, &envp).unwrap_err();

@@ -23,8 +23,9 @@ pub enum Stage {
         cgroup_path: String,
         no_pivot: bool,
         new_keyring: bool,
-        /// The exec fifo, open read-write so opening it never blocks.
-        fifo: OwnedFd,
+        /// The exec fifo, open read-write so opening it never blocks; `None` when
+        /// the program starts at once (`run`).
+        fifo: Option<OwnedFd>,
     },
     /// A process joining a running container.
     Exec,
