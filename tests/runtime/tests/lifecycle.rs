@@ -118,7 +118,9 @@ conformance!(kill_by_name_and_number, |rt| {
         let c = Container::new(rt, &bundle, "kill");
         c.start_running()?;
         // The signal must not overtake the shell installing its trap.
-        let ready = berth_runtime_tests::host::wait_until(5 * SECOND, || Ok(bundle.read("shared/ready").is_ok()))?;
+        let ready = berth_runtime_tests::host::wait_until(5 * SECOND, || {
+            Ok(bundle.read("shared/ready").is_ok())
+        })?;
         ensure!(ready, "[{rt}] the container never got ready");
         c.kill(signal)?
             .ok()

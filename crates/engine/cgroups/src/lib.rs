@@ -36,8 +36,8 @@ mod v2;
 
 pub use error::CgroupError;
 pub use manager::CgroupManager;
-pub use path::DEFAULT_PARENT;
 pub use mounts::{detect_layout, Layout};
+pub use path::DEFAULT_PARENT;
 pub use stats::{
     Blkio, BlkioEntry, Cpu, CpuSet, CpuUsage, Hugetlb, IntelRdt, Memory, MemoryEntry,
     NetworkInterface, Pids, Stats, Throttling,

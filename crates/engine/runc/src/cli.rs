@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "berth-runc", version, about = "berth's OCI runtime, runc-compatible")]
+#[command(
+    name = "berth-runc",
+    version,
+    about = "berth's OCI runtime, runc-compatible"
+)]
 pub struct Cli {
     /// Where container state is kept.
     #[arg(long, global = true, default_value = "/run/berth-runc")]

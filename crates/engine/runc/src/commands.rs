@@ -25,7 +25,11 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
             container::create(&root, create_options(args, None, false))?;
             Ok(0)
         }
-        Command::Run { create, detach, keep } => run(&root, create, *detach, *keep),
+        Command::Run {
+            create,
+            detach,
+            keep,
+        } => run(&root, create, *detach, *keep),
         Command::Start { id } => {
             container::start(&root, id)?;
             Ok(0)
@@ -45,7 +49,11 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Exec { .. } => exec(&root, &cli.command),
-        Command::Ps { id, format, ps_args } => ps(&root, id, *format, ps_args),
+        Command::Ps {
+            id,
+            format,
+            ps_args,
+        } => ps(&root, id, *format, ps_args),
         Command::List { format, quiet } => list(&root, *format, *quiet),
         Command::Pause { id } => {
             container::pause(&root, id)?;
@@ -56,7 +64,11 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Update { .. } => update(&root, &cli.command),
-        Command::Events { id, stats, interval } => {
+        Command::Events {
+            id,
+            stats,
+            interval,
+        } => {
             if *stats {
                 println!("{}", container::stats_event(&root, id)?);
             } else {
@@ -73,11 +85,15 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
             }
             let spec = berth_runtime::spec_default::default_spec(*rootless);
             let text = serde_json::to_string_pretty(&spec)?;
-            std::fs::write(&path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(&path, text + "\n")
+                .with_context(|| format!("writing {}", path.display()))?;
             Ok(0)
         }
         Command::Features => {
-            println!("{}", serde_json::to_string_pretty(&berth_runtime::features::features())?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&berth_runtime::features::features())?
+            );
             Ok(0)
         }
         Command::Checkpoint { .. } | Command::Restore { .. } => {
@@ -86,7 +102,11 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
     }
 }
 
-fn create_options(args: &CreateArgs, console_fd: Option<OwnedFd>, start_now: bool) -> CreateOptions {
+fn create_options(
+    args: &CreateArgs,
+    console_fd: Option<OwnedFd>,
+    start_now: bool,
+) -> CreateOptions {
     CreateOptions {
         id: args.id.clone(),
         bundle: args.bundle.clone(),
@@ -108,7 +128,8 @@ fn run(root: &StateRoot, args: &CreateArgs, detach: bool, keep: bool) -> Result<
     // the terminal itself and relays it to its own stdio.
     let wants_tty = !detach && args.console_socket.is_none() && bundle_wants_terminal(&args.bundle);
     let (console_fd, relay) = if wants_tty {
-        let (ours, theirs) = std::os::unix::net::UnixStream::pair().context("console socket pair")?;
+        let (ours, theirs) =
+            std::os::unix::net::UnixStream::pair().context("console socket pair")?;
         (Some(OwnedFd::from(theirs)), Some(ours))
     } else {
         (None, None)
@@ -182,10 +203,14 @@ fn exec(root: &StateRoot, cmd: &Command) -> Result<i32> {
         }
         None => None,
     };
-    let wants_tty = process.as_ref().map(|p| p.terminal().unwrap_or(false)).unwrap_or(*want_tty);
+    let wants_tty = process
+        .as_ref()
+        .map(|p| p.terminal().unwrap_or(false))
+        .unwrap_or(*want_tty);
     let relay_tty = wants_tty && !*detach && console_socket.is_none();
     let (console_fd, relay) = if relay_tty {
-        let (ours, theirs) = std::os::unix::net::UnixStream::pair().context("console socket pair")?;
+        let (ours, theirs) =
+            std::os::unix::net::UnixStream::pair().context("console socket pair")?;
         (Some(OwnedFd::from(theirs)), Some(ours))
     } else {
         (None, None)
@@ -215,14 +240,20 @@ fn exec(root: &StateRoot, cmd: &Command) -> Result<i32> {
     }
     match relay {
         Some(sock) => tty::relay_until_exit(sock, spawned.pid),
-        None => Ok(berth_runtime::process::wait::forward_signals_and_wait(spawned.pid)?),
+        None => Ok(berth_runtime::process::wait::forward_signals_and_wait(
+            spawned.pid,
+        )?),
     }
 }
 
 fn parse_user(s: &str) -> Result<(u32, u32)> {
     let (u, g) = s.split_once(':').unwrap_or((s, "0"));
-    let uid = u.parse().map_err(|_| anyhow!("--user {s:?}: expected uid[:gid] as numbers"))?;
-    let gid = g.parse().map_err(|_| anyhow!("--user {s:?}: expected uid[:gid] as numbers"))?;
+    let uid = u
+        .parse()
+        .map_err(|_| anyhow!("--user {s:?}: expected uid[:gid] as numbers"))?;
+    let gid = g
+        .parse()
+        .map_err(|_| anyhow!("--user {s:?}: expected uid[:gid] as numbers"))?;
     Ok((uid, gid))
 }
 
@@ -242,10 +273,21 @@ fn ps(root: &StateRoot, id: &str, format: Format, ps_args: &[String]) -> Result<
         println!("{}", serde_json::to_string(&pids)?);
         return Ok(0);
     }
-    let args: Vec<String> = if ps_args.is_empty() { vec!["-ef".into()] } else { ps_args.to_vec() };
-    let out = std::process::Command::new("ps").args(&args).output().context("running ps")?;
+    let args: Vec<String> = if ps_args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        ps_args.to_vec()
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .context("running ps")?;
     if !out.status.success() {
-        bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
@@ -256,7 +298,10 @@ fn ps(root: &StateRoot, id: &str, format: Format, ps_args: &[String]) -> Result<
         .ok_or_else(|| anyhow!("ps output has no PID column"))?;
     println!("{header}");
     for line in lines {
-        let pid: Option<i32> = line.split_whitespace().nth(pid_col).and_then(|p| p.parse().ok());
+        let pid: Option<i32> = line
+            .split_whitespace()
+            .nth(pid_col)
+            .and_then(|p| p.parse().ok());
         if pid.is_some_and(|p| pids.contains(&p)) {
             println!("{line}");
         }
@@ -292,7 +337,10 @@ fn list(root: &StateRoot, format: Format, quiet: bool) -> Result<i32> {
         println!("{}", serde_json::to_string(&docs)?);
         return Ok(0);
     }
-    println!("{:<12} {:<10} {:<10} {:<40} {:<31} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+    println!(
+        "{:<12} {:<10} {:<10} {:<40} {:<31} OWNER",
+        "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+    );
     for (c, s) in &all {
         let r = &c.record;
         let pid = if *s == Status::Stopped { 0 } else { r.pid };
@@ -349,7 +397,8 @@ fn update(root: &StateRoot, cmd: &Command) -> Result<i32> {
     let mut doc: serde_json::Value = match resources {
         Some(p) => {
             let bytes = read_file_or_stdin(p)?;
-            serde_json::from_slice(&bytes).with_context(|| format!("{}: not a resources document", p.display()))?
+            serde_json::from_slice(&bytes)
+                .with_context(|| format!("{}: not a resources document", p.display()))?
         }
         None => serde_json::json!({}),
     };
@@ -369,9 +418,17 @@ fn update(root: &StateRoot, cmd: &Command) -> Result<i32> {
     for (flag, value, path) in [
         ("--memory", memory, ["memory", "limit"]),
         ("--memory-swap", memory_swap, ["memory", "swap"]),
-        ("--memory-reservation", memory_reservation, ["memory", "reservation"]),
+        (
+            "--memory-reservation",
+            memory_reservation,
+            ["memory", "reservation"],
+        ),
         ("--kernel-memory", kernel_memory, ["memory", "kernel"]),
-        ("--kernel-memory-tcp", kernel_memory_tcp, ["memory", "kernelTCP"]),
+        (
+            "--kernel-memory-tcp",
+            kernel_memory_tcp,
+            ["memory", "kernelTCP"],
+        ),
     ] {
         if let Some(v) = value {
             set(&path, serde_json::json!(parse_bytes(flag, v)?));
@@ -423,7 +480,9 @@ fn parse_bytes(flag: &str, s: &str) -> Result<i64> {
         Some('t') => (&lower[..lower.len() - 1], 1 << 40),
         _ => (lower, 1),
     };
-    let n: f64 = num.parse().map_err(|_| anyhow!("{flag} {s:?}: not a size"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| anyhow!("{flag} {s:?}: not a size"))?;
     if n < 0.0 {
         bail!("{flag} {s:?}: must not be negative");
     }
@@ -432,7 +491,10 @@ fn parse_bytes(flag: &str, s: &str) -> Result<i64> {
 
 fn parse_duration(s: &str) -> Result<Duration> {
     let bad = || anyhow!("--interval {s:?}: expected a duration such as 5s or 500ms");
-    let (num, unit) = s.find(|c: char| !c.is_ascii_digit() && c != '.').map(|i| s.split_at(i)).ok_or_else(bad)?;
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map(|i| s.split_at(i))
+        .ok_or_else(bad)?;
     let n: f64 = num.parse().map_err(|_| bad())?;
     let secs = match unit {
         "ms" => n / 1000.0,

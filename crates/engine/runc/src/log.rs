@@ -14,7 +14,10 @@ pub struct Logger {
 
 impl Logger {
     pub fn new(file: Option<&Path>, format: LogFormat, _debug: bool) -> Logger {
-        Logger { file: file.map(Path::to_owned), format }
+        Logger {
+            file: file.map(Path::to_owned),
+            format,
+        }
     }
 
     pub fn error(&self, msg: &str) {
@@ -28,7 +31,11 @@ impl Logger {
             }
             LogFormat::Text => format!("time=\"{time}\" level=error msg={msg:?}"),
         };
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
             let _ = writeln!(f, "{line}");
         }
     }

@@ -16,8 +16,13 @@ fn receive_master(sock: &UnixStream) -> Result<OwnedFd> {
     let mut buf = [0u8; 256];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
-        .context("receiving the terminal")?;
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .context("receiving the terminal")?;
     for c in msg.cmsgs().context("reading the terminal message")? {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(fd) = fds.first() {
@@ -30,7 +35,12 @@ fn receive_master(sock: &UnixStream) -> Result<OwnedFd> {
 }
 
 fn copy_winsize(from: RawFd, to: RawFd) {
-    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCGWINSZ/TIOCSWINSZ read and write a winsize struct we own.
     unsafe {
         if libc::ioctl(from, libc::TIOCGWINSZ, &mut ws) == 0 {
@@ -75,7 +85,10 @@ fn pump(master: BorrowedFd) -> Result<()> {
             Err(e) => return Err(e.into()),
         }
         let master_ev = fds[0].revents().unwrap_or(PollFlags::empty());
-        let stdin_ev = fds.get(1).and_then(|f| f.revents()).unwrap_or(PollFlags::empty());
+        let stdin_ev = fds
+            .get(1)
+            .and_then(|f| f.revents())
+            .unwrap_or(PollFlags::empty());
         if master_ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
             match nix::unistd::read(master, &mut buf) {
                 Ok(0) | Err(nix::Error::EIO) => return Ok(()),

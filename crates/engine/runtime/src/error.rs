@@ -35,10 +35,17 @@ pub enum Error {
 
     /// The operation does not fit the container's current status.
     #[error("container {id:?} is {status}: cannot {action}")]
-    WrongState { id: String, status: String, action: &'static str },
+    WrongState {
+        id: String,
+        status: String,
+        action: &'static str,
+    },
 
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
 
     #[error("{context}: {source}")]
     Sys { context: String, source: nix::Error },
@@ -54,16 +61,26 @@ pub enum Error {
     Init(String),
 
     #[error("{phase} hook {path}: {reason}")]
-    Hook { phase: &'static str, path: PathBuf, reason: String },
+    Hook {
+        phase: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
 }
 
 impl Error {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io { context: context.into(), source }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
     }
 
     pub fn sys(context: impl Into<String>, source: nix::Error) -> Self {
-        Error::Sys { context: context.into(), source }
+        Error::Sys {
+            context: context.into(),
+            source,
+        }
     }
 }
 

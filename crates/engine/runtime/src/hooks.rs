@@ -82,7 +82,11 @@ pub fn run(phase: Phase, hooks: Option<&Hooks>, state_json: &[u8]) -> Result<()>
 }
 
 fn run_one(phase: Phase, hook: &Hook, state_json: &[u8]) -> Result<()> {
-    let fail = |reason: String| Error::Hook { phase: phase.name(), path: hook.path().clone(), reason };
+    let fail = |reason: String| Error::Hook {
+        phase: phase.name(),
+        path: hook.path().clone(),
+        reason,
+    };
     let mut cmd = Command::new(hook.path());
     if let Some([argv0, rest @ ..]) = hook.args().as_deref() {
         cmd.arg0(argv0).args(rest);
@@ -93,13 +97,17 @@ fn run_one(phase: Phase, hook: &Hook, state_json: &[u8]) -> Result<()> {
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::inherit()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| fail(format!("cannot run: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook may ignore its stdin and exit early: a broken pipe is fine.
         let _ = stdin.write_all(state_json);
     }
-    let deadline = hook.timeout().map(|t| Instant::now() + Duration::from_secs(t.max(1) as u64));
+    let deadline = hook
+        .timeout()
+        .map(|t| Instant::now() + Duration::from_secs(t.max(1) as u64));
     // Drain stderr on a thread so a chatty hook never blocks on a full pipe.
     let stderr_reader = child.stderr.take().map(|mut e| {
         std::thread::spawn(move || {
@@ -121,19 +129,28 @@ fn run_one(phase: Phase, hook: &Hook, state_json: &[u8]) -> Result<()> {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(fail(format!("timed out after {}s", hook.timeout().unwrap_or(0))));
+            return Err(fail(format!(
+                "timed out after {}s",
+                hook.timeout().unwrap_or(0)
+            )));
         }
         std::thread::sleep(Duration::from_millis(1));
     };
     if status.success() {
         return Ok(());
     }
-    let stderr = stderr_reader.and_then(|t| t.join().ok()).unwrap_or_default();
+    let stderr = stderr_reader
+        .and_then(|t| t.join().ok())
+        .unwrap_or_default();
     let how = match (status.code(), status.signal()) {
         (Some(c), _) => format!("exit status {c}"),
         (_, Some(s)) => format!("killed by signal {s}"),
         _ => "failed".into(),
     };
     let stderr = stderr.trim();
-    Err(fail(if stderr.is_empty() { how } else { format!("{how}: {stderr}") }))
+    Err(fail(if stderr.is_empty() {
+        how
+    } else {
+        format!("{how}: {stderr}")
+    }))
 }

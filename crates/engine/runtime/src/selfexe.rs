@@ -47,7 +47,10 @@ pub fn ensure_protected_binary(scratch: &std::path::Path) -> Result<()> {
     }
     let memfd = sealed_copy()?;
     exec_fd(&memfd);
-    Err(Error::io("re-executing the runtime from a protected copy", std::io::Error::last_os_error()))
+    Err(Error::io(
+        "re-executing the runtime from a protected copy",
+        std::io::Error::last_os_error(),
+    ))
 }
 
 /// Bind /proc/self/exe read-only onto a scratch file, open it, and detach the
@@ -56,13 +59,31 @@ fn read_only_bind(scratch: &std::path::Path) -> Option<OwnedFd> {
     use nix::mount::{mount, umount2, MntFlags, MsFlags};
     std::fs::create_dir_all(scratch).ok()?;
     let target = scratch.join(format!("@exe.{}", std::process::id()));
-    std::fs::OpenOptions::new().write(true).create_new(true).open(&target).ok()?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&target)
+        .ok()?;
     let fd = (|| {
-        mount(Some("/proc/self/exe"), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>).ok()?;
+        mount(
+            Some("/proc/self/exe"),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .ok()?;
         let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
         let remounted = mount(None::<&str>, &target, None::<&str>, ro, None::<&str>).is_ok();
         let fd = remounted
-            .then(|| nix::fcntl::open(&target, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).ok())
+            .then(|| {
+                nix::fcntl::open(
+                    &target,
+                    nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .ok()
+            })
             .flatten();
         let _ = umount2(&target, MntFlags::MNT_DETACH);
         fd
@@ -73,11 +94,17 @@ fn read_only_bind(scratch: &std::path::Path) -> Option<OwnedFd> {
 
 /// The fallback: a sealed memfd holding a copy of the binary.
 fn sealed_copy() -> Result<OwnedFd> {
-    let fail = |what: &str, e: std::io::Error| Error::io(format!("cloning the runtime binary: {what}"), e);
+    let fail =
+        |what: &str, e: std::io::Error| Error::io(format!("cloning the runtime binary: {what}"), e);
     let src = std::fs::File::open("/proc/self/exe").map_err(|e| fail("open /proc/self/exe", e))?;
     let len = src.metadata().map_err(|e| fail("stat", e))?.len();
     // SAFETY: memfd_create with a valid NUL-terminated name.
-    let raw = unsafe { libc::memfd_create(MEMFD_NAME.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    let raw = unsafe {
+        libc::memfd_create(
+            MEMFD_NAME.as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    };
     if raw < 0 {
         return Err(fail("memfd_create", std::io::Error::last_os_error()));
     }
@@ -87,7 +114,12 @@ fn sealed_copy() -> Result<OwnedFd> {
     while copied < len {
         // SAFETY: both descriptors are open; sendfile advances the source offset itself.
         let n = unsafe {
-            libc::sendfile(memfd.as_raw_fd(), src.as_raw_fd(), std::ptr::null_mut(), (len - copied) as usize)
+            libc::sendfile(
+                memfd.as_raw_fd(),
+                src.as_raw_fd(),
+                std::ptr::null_mut(),
+                (len - copied) as usize,
+            )
         };
         if n < 0 {
             let e = std::io::Error::last_os_error();
@@ -145,7 +177,9 @@ mod tests {
     use super::*;
 
     fn open_for_write(fd: &OwnedFd) -> std::io::Result<std::fs::File> {
-        std::fs::OpenOptions::new().write(true).open(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(format!("/proc/self/fd/{}", fd.as_raw_fd()))
     }
 
     #[test]
@@ -159,7 +193,10 @@ mod tests {
         let vfs = nix::sys::statvfs::statvfs(path.as_str()).unwrap();
         assert!(vfs.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY));
         let err = open_for_write(&fd).expect_err("the binary must not be writable");
-        assert!(matches!(err.raw_os_error(), Some(libc::EROFS) | Some(libc::ETXTBSY)), "{err}");
+        assert!(
+            matches!(err.raw_os_error(), Some(libc::EROFS) | Some(libc::ETXTBSY)),
+            "{err}"
+        );
         // Nothing is left: the mount is detached and the scratch file removed.
         assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();

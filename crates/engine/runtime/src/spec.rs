@@ -42,37 +42,63 @@ impl Bundle {
         })?;
         let spec: Spec = parse_json(&config, &bytes)?;
         let rootfs = validate(&dir, &spec)?;
-        Ok(Bundle { dir, rootfs, spec, raw: bytes })
+        Ok(Bundle {
+            dir,
+            rootfs,
+            spec,
+            raw: bytes,
+        })
     }
 }
 
 fn unsupported(field: &str, reason: &str) -> Error {
-    Error::Unsupported { field: field.into(), reason: reason.into() }
+    Error::Unsupported {
+        field: field.into(),
+        reason: reason.into(),
+    }
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> Error {
-    Error::InvalidField { field: field.into(), reason: reason.into() }
+    Error::InvalidField {
+        field: field.into(),
+        reason: reason.into(),
+    }
 }
 
 /// Check the spec; return the canonical rootfs path.
 fn validate(dir: &Path, spec: &Spec) -> Result<PathBuf> {
     let version = spec.version();
     if !version.starts_with("1.") {
-        return Err(invalid("ociVersion", format!("{version:?} is not a 1.x version")));
+        return Err(invalid(
+            "ociVersion",
+            format!("{version:?} is not a 1.x version"),
+        ));
     }
-    let root = spec.root().as_ref().ok_or_else(|| invalid("root", "is required"))?;
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| invalid("root", "is required"))?;
     let rootfs = dir.join(root.path());
     let rootfs = std::fs::canonicalize(&rootfs)
         .map_err(|e| invalid("root.path", format!("{}: {e}", rootfs.display())))?;
     if !rootfs.is_dir() {
-        return Err(invalid("root.path", format!("{} is not a directory", rootfs.display())));
+        return Err(invalid(
+            "root.path",
+            format!("{} is not a directory", rootfs.display()),
+        ));
     }
 
-    let process = spec.process().as_ref().ok_or_else(|| invalid("process", "is required"))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| invalid("process", "is required"))?;
     validate_process(process)?;
 
     if spec.vm().is_some() {
-        return Err(unsupported("vm", "berth runs containers, not virtual machines"));
+        return Err(unsupported(
+            "vm",
+            "berth runs containers, not virtual machines",
+        ));
     }
     if spec.windows().is_some() || spec.solaris().is_some() {
         return Err(unsupported("windows/solaris", "not a Linux configuration"));
@@ -80,7 +106,10 @@ fn validate(dir: &Path, spec: &Spec) -> Result<PathBuf> {
     if let Some(hooks) = spec.hooks() {
         for hook in crate::hooks::all(hooks) {
             if !hook.path().is_absolute() {
-                return Err(invalid("hooks", format!("{} is not absolute", hook.path().display())));
+                return Err(invalid(
+                    "hooks",
+                    format!("{} is not absolute", hook.path().display()),
+                ));
             }
         }
     }
@@ -94,11 +123,17 @@ fn validate(dir: &Path, spec: &Spec) -> Result<PathBuf> {
         crate::process::mount::MountOptions::parse(m.options().as_deref().unwrap_or_default())?;
     }
 
-    let linux = spec.linux().as_ref().ok_or_else(|| invalid("linux", "is required"))?;
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| invalid("linux", "is required"))?;
     let mut seen = Vec::new();
     for ns in linux.namespaces().iter().flatten() {
         if seen.contains(&ns.typ()) {
-            return Err(invalid("linux.namespaces", format!("{:?} is listed twice", ns.typ())));
+            return Err(invalid(
+                "linux.namespaces",
+                format!("{:?} is listed twice", ns.typ()),
+            ));
         }
         seen.push(ns.typ());
         if let Some(p) = ns.path() {
@@ -121,13 +156,22 @@ fn validate(dir: &Path, spec: &Spec) -> Result<PathBuf> {
     let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
         || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
     if new_user && !maps {
-        return Err(invalid("linux.uidMappings", "a new user namespace needs uid and gid mappings"));
+        return Err(invalid(
+            "linux.uidMappings",
+            "a new user namespace needs uid and gid mappings",
+        ));
     }
     if maps && !new_user {
-        return Err(invalid("linux.uidMappings", "id mappings need a new user namespace"));
+        return Err(invalid(
+            "linux.uidMappings",
+            "id mappings need a new user namespace",
+        ));
     }
     if linux.time_offsets().is_some() && !seen.contains(&LinuxNamespaceType::Time) {
-        return Err(invalid("linux.timeOffsets", "time offsets need a time namespace"));
+        return Err(invalid(
+            "linux.timeOffsets",
+            "time offsets need a time namespace",
+        ));
     }
     if let Some(s) = linux.sysctl() {
         for key in s.keys() {
@@ -145,10 +189,16 @@ fn validate(dir: &Path, spec: &Spec) -> Result<PathBuf> {
         return Err(unsupported("linux.mountLabel", "SELinux is not enabled"));
     }
     if linux.memory_policy().is_some() {
-        return Err(unsupported("linux.memoryPolicy", "memory policies are not supported"));
+        return Err(unsupported(
+            "linux.memoryPolicy",
+            "memory policies are not supported",
+        ));
     }
     if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        return Err(unsupported("linux.netDevices", "moving network devices is not supported"));
+        return Err(unsupported(
+            "linux.netDevices",
+            "moving network devices is not supported",
+        ));
     }
     if let Some(p) = linux.personality() {
         crate::process::init::personality_value(p)?;
@@ -162,16 +212,36 @@ pub fn validate_process(process: &oci_spec::runtime::Process) -> Result<()> {
         return Err(invalid("process.args", "must name a program"));
     }
     if !process.cwd().is_absolute() {
-        return Err(invalid("process.cwd", format!("{} is not absolute", process.cwd().display())));
+        return Err(invalid(
+            "process.cwd",
+            format!("{} is not absolute", process.cwd().display()),
+        ));
     }
-    if process.apparmor_profile().as_ref().is_some_and(|p| !p.is_empty()) {
-        return Err(unsupported("process.apparmorProfile", "AppArmor is not enabled"));
+    if process
+        .apparmor_profile()
+        .as_ref()
+        .is_some_and(|p| !p.is_empty())
+    {
+        return Err(unsupported(
+            "process.apparmorProfile",
+            "AppArmor is not enabled",
+        ));
     }
-    if process.selinux_label().as_ref().is_some_and(|p| !p.is_empty()) {
-        return Err(unsupported("process.selinuxLabel", "SELinux is not enabled"));
+    if process
+        .selinux_label()
+        .as_ref()
+        .is_some_and(|p| !p.is_empty())
+    {
+        return Err(unsupported(
+            "process.selinuxLabel",
+            "SELinux is not enabled",
+        ));
     }
     if process.scheduler().is_some() {
-        return Err(unsupported("process.scheduler", "scheduling policies are not supported"));
+        return Err(unsupported(
+            "process.scheduler",
+            "scheduling policies are not supported",
+        ));
     }
     if process.exec_cpu_affinity().is_some() {
         return Err(unsupported("process.execCPUAffinity", "is not supported"));
@@ -185,7 +255,12 @@ pub fn validate_process(process: &oci_spec::runtime::Process) -> Result<()> {
         if rl.soft() > rl.hard() {
             return Err(invalid(
                 "process.rlimits",
-                format!("{:?}: soft limit {} is above hard limit {}", rl.typ(), rl.soft(), rl.hard()),
+                format!(
+                    "{:?}: soft limit {} is above hard limit {}",
+                    rl.typ(),
+                    rl.soft(),
+                    rl.hard()
+                ),
             ));
         }
     }
@@ -205,7 +280,10 @@ fn validate_sysctl(key: &str, namespaces: &[LinuxNamespaceType]) -> Result<()> {
     } else if key == "kernel.hostname" || key == "kernel.domainname" {
         LinuxNamespaceType::Uts
     } else {
-        return Err(invalid("linux.sysctl", format!("{key} is not namespaced; refusing to set it")));
+        return Err(invalid(
+            "linux.sysctl",
+            format!("{key} is not namespaced; refusing to set it"),
+        ));
     };
     if !namespaces.contains(&needs) {
         return Err(invalid(
@@ -214,7 +292,10 @@ fn validate_sysctl(key: &str, namespaces: &[LinuxNamespaceType]) -> Result<()> {
         ));
     }
     if key.contains("..") || key.contains('/') {
-        return Err(invalid("linux.sysctl", format!("{key} is not a sysctl name")));
+        return Err(invalid(
+            "linux.sysctl",
+            format!("{key} is not a sysctl name"),
+        ));
     }
     Ok(())
 }

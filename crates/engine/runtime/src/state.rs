@@ -112,7 +112,11 @@ impl Record {
         OciState {
             oci_version: OCI_VERSION,
             id: &self.id,
-            pid: if status == Status::Stopped { 0 } else { self.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
             status,
             bundle: &self.bundle,
             rootfs: &self.rootfs,
@@ -233,7 +237,8 @@ impl StateRoot {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = fs::File::create(&tmp).context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(bytes).context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(bytes)
+        .context(|| format!("writing {}", tmp.display()))?;
     // The state lives on tmpfs (/run) in the usual setup; on disk, a crash may
     // leave the old file, never a torn one, because rename is atomic.
     fs::rename(&tmp, path).context(|| format!("renaming {}", tmp.display()))
@@ -245,7 +250,9 @@ pub fn validate_id(id: &str) -> Result<()> {
         && id.len() <= 1024
         && id != "."
         && id != ".."
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || "_+-.".contains(c));
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+-.".contains(c));
     if ok {
         Ok(())
     } else {

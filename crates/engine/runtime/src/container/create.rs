@@ -14,7 +14,9 @@ use crate::error::{Context, Error, Result};
 use crate::hooks::{self, Phase};
 use crate::process::{spawn, SpawnHooks, SpawnRequest, Stage};
 use crate::spec::Bundle;
-use crate::state::{now_rfc3339, proc_start_time, Record, StateRoot, Status, CONFIG_FILE, EXEC_FIFO};
+use crate::state::{
+    now_rfc3339, proc_start_time, Record, StateRoot, Status, CONFIG_FILE, EXEC_FIFO,
+};
 
 #[derive(Debug, Default)]
 pub struct CreateOptions {
@@ -67,11 +69,21 @@ pub fn create(root: &StateRoot, mut opts: CreateOptions) -> Result<Container> {
         .map(|s| SeccompProgram::compile_cached(s, &root.seccomp_cache()).map(|(p, _)| p))
         .transpose()?;
     let cgroup = CgroupManager::new(linux.cgroups_path().as_deref(), &opts.id)?;
-    let console_socket = connect_console(process.terminal().unwrap_or(false), opts.console_socket.as_deref(), opts.console_fd.take())?;
+    let console_socket = connect_console(
+        process.terminal().unwrap_or(false),
+        opts.console_socket.as_deref(),
+        opts.console_fd.take(),
+    )?;
 
     let dir = root.reserve(&opts.id)?;
-    let mut cleanup = Cleanup { root, id: &opts.id, cgroup: None, armed: true };
-    std::fs::write(dir.join(CONFIG_FILE), &bundle.raw).context(|| format!("writing {}", dir.display()))?;
+    let mut cleanup = Cleanup {
+        root,
+        id: &opts.id,
+        cgroup: None,
+        armed: true,
+    };
+    std::fs::write(dir.join(CONFIG_FILE), &bundle.raw)
+        .context(|| format!("writing {}", dir.display()))?;
     if cgroup.exists() && !cgroup.pids()?.is_empty() {
         return Err(Error::InvalidField {
             field: "linux.cgroupsPath".into(),
@@ -82,7 +94,11 @@ pub fn create(root: &StateRoot, mut opts: CreateOptions) -> Result<Container> {
     cleanup.cgroup = Some(cgroup.clone());
     cgroup.apply(&with_default_devices(linux))?;
 
-    let fifo = if opts.start_now { None } else { Some(make_exec_fifo(&dir.join(EXEC_FIFO))?) };
+    let fifo = if opts.start_now {
+        None
+    } else {
+        Some(make_exec_fifo(&dir.join(EXEC_FIFO))?)
+    };
 
     let mut record = Record {
         id: opts.id.clone(),
@@ -119,7 +135,10 @@ pub fn create(root: &StateRoot, mut opts: CreateOptions) -> Result<Container> {
         preserve_fds: opts.preserve_fds,
         cgroup: &cgroup,
     };
-    let mut parent_hooks = CreateHooks { record: &mut record, spec };
+    let mut parent_hooks = CreateHooks {
+        record: &mut record,
+        spec,
+    };
     let spawned = spawn(&request, &mut parent_hooks)?;
     record.pid = spawned.pid;
     record.pid_start_time = proc_start_time(spawned.pid).unwrap_or(0);
@@ -129,14 +148,21 @@ pub fn create(root: &StateRoot, mut opts: CreateOptions) -> Result<Container> {
     }
     cleanup.armed = false;
     drop(cleanup);
-    Ok(Container { root: root.clone(), record })
+    Ok(Container {
+        root: root.clone(),
+        record,
+    })
 }
 
 fn make_exec_fifo(path: &Path) -> Result<OwnedFd> {
     nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o622))
         .map_err(|e| Error::sys(format!("mkfifo {}", path.display()), e))?;
-    nix::fcntl::open(path, nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| Error::sys(format!("opening {}", path.display()), e))
+    nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::sys(format!("opening {}", path.display()), e))
 }
 
 struct CreateHooks<'a> {
@@ -147,7 +173,8 @@ struct CreateHooks<'a> {
 impl SpawnHooks for CreateHooks<'_> {
     fn runtime_hooks(&mut self, init_pid: i32) -> Result<String> {
         self.record.pid = init_pid;
-        let state = serde_json::to_vec(&self.record.oci_state(Status::Creating)).expect("serializes");
+        let state =
+            serde_json::to_vec(&self.record.oci_state(Status::Creating)).expect("serializes");
         hooks::run(Phase::Prestart, self.spec.hooks().as_ref(), &state)?;
         hooks::run(Phase::CreateRuntime, self.spec.hooks().as_ref(), &state)?;
         Ok(serde_json::to_string(&self.record.oci_state(Status::Created)).expect("serializes"))
@@ -155,7 +182,9 @@ impl SpawnHooks for CreateHooks<'_> {
 
     fn seccomp_listener(&mut self, init_pid: i32, fd: OwnedFd) -> Result<()> {
         let linux = self.spec.linux().as_ref();
-        let Some(seccomp) = linux.and_then(|l| l.seccomp().as_ref()) else { return Ok(()) };
+        let Some(seccomp) = linux.and_then(|l| l.seccomp().as_ref()) else {
+            return Ok(());
+        };
         let Some(path) = seccomp.listener_path() else {
             return Err(Error::InvalidField {
                 field: "linux.seccomp.listenerPath".into(),
@@ -195,7 +224,17 @@ pub(crate) fn with_default_devices(linux: &oci_spec::runtime::Linux) -> LinuxRes
     };
     rules.push(rule(T::C, None, None, "m"));
     rules.push(rule(T::B, None, None, "m"));
-    for (major, minor) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (10, 200)] {
+    for (major, minor) in [
+        (1, 3),
+        (1, 5),
+        (1, 7),
+        (1, 8),
+        (1, 9),
+        (5, 0),
+        (5, 1),
+        (5, 2),
+        (10, 200),
+    ] {
         rules.push(rule(T::C, Some(major), Some(minor), "rwm"));
     }
     rules.push(rule(T::C, Some(136), None, "rwm"));
@@ -226,7 +265,8 @@ pub(crate) fn connect_console(
             "process.terminal is true: a --console-socket is needed to receive the terminal".into(),
         )),
         (true, Some(p)) => {
-            let s = UnixStream::connect(p).context(|| format!("connecting to console socket {}", p.display()))?;
+            let s = UnixStream::connect(p)
+                .context(|| format!("connecting to console socket {}", p.display()))?;
             // Keep it close-on-exec: init closes it after sending the master.
             debug_assert!(s.as_raw_fd() > 2);
             Ok(Some(OwnedFd::from(s)))

@@ -33,7 +33,9 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
         // SAFETY: kill(2) on a pid whose start time was checked by status().
         unsafe { libc::kill(c.record.pid, libc::SIGKILL) };
         if !wait_gone(&c.record, Duration::from_secs(10)) {
-            return Err(Error::Init(format!("container {id:?}: init did not die after SIGKILL")));
+            return Err(Error::Init(format!(
+                "container {id:?}: init did not die after SIGKILL"
+            )));
         }
     }
     // When init dies, whatever it left (without a pid namespace of its own) dies too.
@@ -42,14 +44,22 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
             let _ = cg.kill_all(libc::SIGKILL);
             cg.destroy()?;
         }
-        if c.record.cgroup_path.starts_with(&format!("{}/", berth_cgroups::DEFAULT_PARENT)) {
+        if c.record
+            .cgroup_path
+            .starts_with(&format!("{}/", berth_cgroups::DEFAULT_PARENT))
+        {
             cg.remove_parent_if_empty();
         }
     }
-    let spec = if c.record.has_hooks { c.spec().ok() } else { None };
+    let spec = if c.record.has_hooks {
+        c.spec().ok()
+    } else {
+        None
+    };
     let hooks_result = match spec.as_ref().and_then(|s| s.hooks().as_ref()) {
         Some(h) => {
-            let state = serde_json::to_vec(&c.record.oci_state(Status::Stopped)).expect("serializes");
+            let state =
+                serde_json::to_vec(&c.record.oci_state(Status::Stopped)).expect("serializes");
             hooks::run(Phase::Poststop, Some(h), &state)
         }
         None => Ok(()),

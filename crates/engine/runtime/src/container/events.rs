@@ -30,7 +30,9 @@ pub fn events(root: &StateRoot, id: &str, interval: Duration, out: &mut dyn Writ
         }
         let stats = c.cgroup()?.stats()?;
         let value = serde_json::to_value(&stats).expect("serializes");
-        let oom = value.pointer("/memory/stats/oom_kill").and_then(|v| v.as_u64());
+        let oom = value
+            .pointer("/memory/stats/oom_kill")
+            .and_then(|v| v.as_u64());
         if let (Some(prev), Some(now)) = (last_oom, oom) {
             if now > prev {
                 writeln!(out, "{}", serde_json::json!({ "type": "oom", "id": id }))
@@ -38,8 +40,12 @@ pub fn events(root: &StateRoot, id: &str, interval: Duration, out: &mut dyn Writ
             }
         }
         last_oom = oom.or(last_oom);
-        writeln!(out, "{}", serde_json::json!({ "type": "stats", "id": id, "data": value }))
-            .map_err(|e| Error::io("writing events", e))?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({ "type": "stats", "id": id, "data": value })
+        )
+        .map_err(|e| Error::io("writing events", e))?;
         out.flush().map_err(|e| Error::io("writing events", e))?;
         std::thread::sleep(interval);
     }

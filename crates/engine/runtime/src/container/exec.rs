@@ -89,7 +89,9 @@ fn build_process(spec: &oci_spec::runtime::Spec, opts: &ExecOptions) -> Result<P
         return Ok(p.clone());
     }
     if opts.args.is_empty() {
-        return Err(Error::InvalidArgument("exec needs a command (or --process)".into()));
+        return Err(Error::InvalidArgument(
+            "exec needs a command (or --process)".into(),
+        ));
     }
     let mut p = spec.process().clone().unwrap_or_default();
     p.set_args(Some(opts.args.clone()));
@@ -123,9 +125,14 @@ fn build_process(spec: &oci_spec::runtime::Spec, opts: &ExecOptions) -> Result<P
     if !opts.cap_add.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_default();
         for name in &opts.cap_add {
-            let full = if name.starts_with("CAP_") { name.clone() } else { format!("CAP_{name}") };
-            let cap: oci_spec::runtime::Capability = serde_json::from_value(serde_json::Value::String(full.clone()))
-                .map_err(|_| Error::InvalidArgument(format!("unknown capability {name:?}")))?;
+            let full = if name.starts_with("CAP_") {
+                name.clone()
+            } else {
+                format!("CAP_{name}")
+            };
+            let cap: oci_spec::runtime::Capability =
+                serde_json::from_value(serde_json::Value::String(full.clone()))
+                    .map_err(|_| Error::InvalidArgument(format!("unknown capability {name:?}")))?;
             for set in [
                 caps.bounding().clone(),
                 caps.effective().clone(),

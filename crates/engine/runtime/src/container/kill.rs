@@ -16,16 +16,28 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         return Err(Error::InvalidArgument(format!("invalid signal number {n}")));
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     if let Some(rest) = name.strip_prefix("SIGRTMIN") {
         let base = libc::SIGRTMIN();
-        let off: i32 = if rest.is_empty() { 0 } else { rest.trim_start_matches('+').parse().unwrap_or(-1) };
+        let off: i32 = if rest.is_empty() {
+            0
+        } else {
+            rest.trim_start_matches('+').parse().unwrap_or(-1)
+        };
         if off >= 0 && base + off <= libc::SIGRTMAX() {
             return Ok(base + off);
         }
     }
     if let Some(rest) = name.strip_prefix("SIGRTMAX") {
-        let off: i32 = if rest.is_empty() { 0 } else { rest.trim_start_matches('-').parse().unwrap_or(-1) };
+        let off: i32 = if rest.is_empty() {
+            0
+        } else {
+            rest.trim_start_matches('-').parse().unwrap_or(-1)
+        };
         if off >= 0 && libc::SIGRTMAX() - off >= libc::SIGRTMIN() {
             return Ok(libc::SIGRTMAX() - off);
         }
@@ -48,7 +60,10 @@ pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
     // SAFETY: kill(2) with a pid verified alive (same start time) just above.
     let r = unsafe { libc::kill(Pid::from_raw(c.record.pid).as_raw(), signal) };
     if r != 0 {
-        return Err(Error::io(format!("kill {}", c.record.pid), std::io::Error::last_os_error()));
+        return Err(Error::io(
+            format!("kill {}", c.record.pid),
+            std::io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }

@@ -38,7 +38,10 @@ pub struct Container {
 
 impl Container {
     pub fn load(root: &StateRoot, id: &str) -> Result<Container> {
-        Ok(Container { root: root.clone(), record: root.load(id)? })
+        Ok(Container {
+            root: root.clone(),
+            record: root.load(id)?,
+        })
     }
 
     pub fn id(&self) -> &str {
@@ -65,7 +68,8 @@ impl Container {
     /// The config as it was at create.
     pub fn spec(&self) -> Result<Spec> {
         let path = self.dir().join(CONFIG_FILE);
-        let bytes = std::fs::read(&path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        let bytes = std::fs::read(&path)
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
         crate::spec::parse_json(&path, &bytes)
     }
 
@@ -76,11 +80,16 @@ impl Container {
     /// The OCI state document.
     pub fn state_json(&self) -> String {
         let status = self.status();
-        serde_json::to_string_pretty(&self.record.oci_state(status)).expect("state always serializes")
+        serde_json::to_string_pretty(&self.record.oci_state(status))
+            .expect("state always serializes")
     }
 
     pub(crate) fn wrong_state(&self, status: Status, action: &'static str) -> Error {
-        Error::WrongState { id: self.record.id.clone(), status: status.to_string(), action }
+        Error::WrongState {
+            id: self.record.id.clone(),
+            status: status.to_string(),
+            action,
+        }
     }
 }
 

@@ -19,10 +19,16 @@ pub fn start(root: &StateRoot, id: &str) -> Result<Container> {
         .write(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(&fifo)
-        .map_err(|e| Error::Init(format!("container {id:?}: init is not waiting for start: {e}")))?;
-    f.write_all(b"0").map_err(|e| Error::io("signalling init to start", e))?;
+        .map_err(|e| {
+            Error::Init(format!(
+                "container {id:?}: init is not waiting for start: {e}"
+            ))
+        })?;
+    f.write_all(b"0")
+        .map_err(|e| Error::io("signalling init to start", e))?;
     drop(f);
-    std::fs::remove_file(&fifo).map_err(|e| Error::io(format!("removing {}", fifo.display()), e))?;
+    std::fs::remove_file(&fifo)
+        .map_err(|e| Error::io(format!("removing {}", fifo.display()), e))?;
 
     run_poststart_hooks(&c)?;
     Ok(c)

@@ -21,7 +21,9 @@ pub struct CapSets {
 fn mask(set: Option<&HashSet<Capability>>) -> Result<u64> {
     let mut m = 0u64;
     for cap in set.into_iter().flatten() {
-        let name = serde_json::to_value(cap).ok().and_then(|v| v.as_str().map(str::to_owned));
+        let name = serde_json::to_value(cap)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned));
         let name = name.unwrap_or_default();
         let c = caps::Capability::from_str(&name).map_err(|_| Error::InvalidField {
             field: "process.capabilities".into(),
@@ -35,7 +37,9 @@ fn mask(set: Option<&HashSet<Capability>>) -> Result<u64> {
 impl CapSets {
     /// No `capabilities` in the config means no capabilities at all.
     pub fn from_spec(c: Option<&LinuxCapabilities>) -> Result<CapSets> {
-        let Some(c) = c else { return Ok(CapSets::default()) };
+        let Some(c) = c else {
+            return Ok(CapSets::default());
+        };
         Ok(CapSets {
             bounding: mask(c.bounding().as_ref())?,
             effective: mask(c.effective().as_ref())?,
@@ -52,11 +56,15 @@ impl CapSets {
         for cap in 0..=last {
             if self.bounding & (1u64 << cap) == 0 {
                 // SAFETY: prctl with integer arguments only.
-                let r = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
+                let r =
+                    unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
                 if r != 0 {
                     let e = std::io::Error::last_os_error();
                     if e.raw_os_error() != Some(libc::EINVAL) {
-                        return Err(Error::io(format!("dropping capability {cap} from the bounding set"), e));
+                        return Err(Error::io(
+                            format!("dropping capability {cap} from the bounding set"),
+                            e,
+                        ));
                     }
                 }
             }
@@ -66,7 +74,10 @@ impl CapSets {
 
     /// Set effective, permitted and inheritable in one capset(2), then the ambient set.
     pub fn apply(&self) -> Result<()> {
-        let header = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+        let header = CapHeader {
+            version: LINUX_CAPABILITY_VERSION_3,
+            pid: 0,
+        };
         let data = [
             CapData {
                 effective: self.effective as u32,
@@ -80,7 +91,8 @@ impl CapSets {
             },
         ];
         // SAFETY: header and data are valid for the v3 ABI (two data elements).
-        let r = unsafe { libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) };
+        let r =
+            unsafe { libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) };
         if r != 0 {
             return Err(Error::InvalidField {
                 field: "process.capabilities".into(),
@@ -88,7 +100,15 @@ impl CapSets {
             });
         }
         // SAFETY: prctl with integer arguments only.
-        unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) };
+        unsafe {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL,
+                0,
+                0,
+                0,
+            )
+        };
         for cap in 0..=last_cap() {
             if self.ambient & (1u64 << cap) != 0 {
                 // The kernel only raises an ambient capability that is also permitted
@@ -97,7 +117,13 @@ impl CapSets {
                 // Skipping never grants more than the config asked for.
                 // SAFETY: prctl with integer arguments only.
                 unsafe {
-                    libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE, cap as libc::c_ulong, 0, 0)
+                    libc::prctl(
+                        libc::PR_CAP_AMBIENT,
+                        libc::PR_CAP_AMBIENT_RAISE,
+                        cap as libc::c_ulong,
+                        0,
+                        0,
+                    )
                 };
             }
         }

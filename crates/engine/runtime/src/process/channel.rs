@@ -94,8 +94,14 @@ impl Channel {
             }
             None => vec![],
         };
-        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsgs, MsgFlags::MSG_NOSIGNAL, None)
-            .map_err(|e| Error::sys("sending to the runtime's child", e))?;
+        sendmsg::<()>(
+            self.fd.as_raw_fd(),
+            &iov,
+            &cmsgs,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .map_err(|e| Error::sys("sending to the runtime's child", e))?;
         Ok(())
     }
 
@@ -113,7 +119,10 @@ impl Channel {
             ) {
                 Ok(r) => {
                     let mut fd = None;
-                    for c in r.cmsgs().map_err(|e| Error::sys("reading control message", e))? {
+                    for c in r
+                        .cmsgs()
+                        .map_err(|e| Error::sys("reading control message", e))?
+                    {
                         if let ControlMessageOwned::ScmRights(fds) = c {
                             for f in fds {
                                 // SAFETY: the kernel just installed this descriptor for us and
@@ -152,7 +161,9 @@ impl Channel {
                 }
                 Some((Message::CgroupJoined, _)) => *cgroup_joined = true,
                 Some((Message::Error(e), _)) => return Err(Error::Init(e)),
-                Some((other, _)) => return Err(Error::Init(format!("unexpected message {other:?}"))),
+                Some((other, _)) => {
+                    return Err(Error::Init(format!("unexpected message {other:?}")))
+                }
                 None => return Err(Error::Init("the runtime went away during setup".into())),
             }
         }

@@ -56,7 +56,10 @@ pub fn create(socket: &OwnedFd, size: Option<ConsoleSize>) -> Result<(OwnedFd, P
 pub fn become_stdio(slave: &OwnedFd) -> Result<()> {
     // SAFETY: TIOCSCTTY takes an integer argument; the fd is open.
     if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
-        return Err(Error::io("setting the controlling terminal", std::io::Error::last_os_error()));
+        return Err(Error::io(
+            "setting the controlling terminal",
+            std::io::Error::last_os_error(),
+        ));
     }
     for target in 0..=2 {
         // SAFETY: dup2 onto the standard descriptors, which this process owns.

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::unistd::{sethostname, setsid, Gid, Uid};
-use oci_spec::runtime::{LinuxNamespaceType, LinuxPersonality, LinuxPersonalityDomain, PosixRlimitType, Process, Spec};
+use oci_spec::runtime::{
+    LinuxNamespaceType, LinuxPersonality, LinuxPersonalityDomain, PosixRlimitType, Process, Spec,
+};
 
 use super::capabilities::CapSets;
 use super::channel::{Channel, Message};
@@ -29,7 +31,16 @@ pub fn fork_with(flags: libc::c_ulong) -> Result<i32> {
     // SAFETY: raw clone without CLONE_VM and without a new stack behaves like
     // fork(2); the runtime is single-threaded here, so the child owns a full,
     // consistent copy of its memory.
-    let r = unsafe { libc::syscall(libc::SYS_clone, flags | libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags | libc::SIGCHLD as libc::c_ulong,
+            0,
+            0,
+            0,
+            0,
+        )
+    };
     if r < 0 {
         return Err(Error::io("clone", std::io::Error::last_os_error()));
     }
@@ -53,7 +64,9 @@ pub fn stage1(req: &SpawnRequest, chan: &Channel) -> ! {
         }
         let mut flags = CloneFlags::empty();
         for (t, path) in ns {
-            if path.is_none() && !matches!(*t, LinuxNamespaceType::User | LinuxNamespaceType::Cgroup) {
+            if path.is_none()
+                && !matches!(*t, LinuxNamespaceType::User | LinuxNamespaceType::Cgroup)
+            {
                 flags |= clone_flag(*t);
             }
         }
@@ -99,8 +112,17 @@ fn join_namespaces(req: &SpawnRequest) -> Result<()> {
     let mut joins: Vec<(LinuxNamespaceType, OwnedFd)> = Vec::new();
     for (t, path) in &req.namespaces {
         if let Some(p) = path {
-            let fd = nix::fcntl::open(p.as_path(), nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-                .map_err(|e| Error::sys(format!("opening {} namespace {}", proc_ns_name(*t), p.display()), e))?;
+            let fd = nix::fcntl::open(
+                p.as_path(),
+                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|e| {
+                Error::sys(
+                    format!("opening {} namespace {}", proc_ns_name(*t), p.display()),
+                    e,
+                )
+            })?;
             joins.push((*t, fd));
         }
     }
@@ -114,7 +136,8 @@ fn join_namespaces(req: &SpawnRequest) -> Result<()> {
         if *t == LinuxNamespaceType::User && same_ns(fd, "user") {
             continue;
         }
-        setns(fd, clone_flag(*t)).map_err(|e| Error::sys(format!("joining {} namespace", proc_ns_name(*t)), e))?;
+        setns(fd, clone_flag(*t))
+            .map_err(|e| Error::sys(format!("joining {} namespace", proc_ns_name(*t)), e))?;
         if *t == LinuxNamespaceType::User {
             become_root_in_userns()?;
         }
@@ -138,10 +161,17 @@ fn become_root_in_userns() -> Result<()> {
 }
 
 fn write_time_offsets(spec: &Spec) -> Result<()> {
-    let offsets = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref());
+    let offsets = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref());
     let mut text = String::new();
     for (clock, off) in offsets.into_iter().flatten() {
-        text.push_str(&format!("{clock} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+        text.push_str(&format!(
+            "{clock} {} {}\n",
+            off.secs().unwrap_or(0),
+            off.nanosecs().unwrap_or(0)
+        ));
     }
     if !text.is_empty() {
         fs::write("/proc/self/timens_offsets", text).map_err(|e| Error::InvalidField {
@@ -168,14 +198,22 @@ fn init_inner(req: &SpawnRequest, chan: &Channel) -> Result<Never> {
     let process = req.process;
     setsid().context(|| "setsid".into())?;
     if let Some(adj) = process.oom_score_adj() {
-        fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| Error::InvalidField {
-            field: "process.oomScoreAdj".into(),
-            reason: format!("{adj}: {e} (lowering it needs CAP_SYS_RESOURCE)"),
+        fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
+            Error::InvalidField {
+                field: "process.oomScoreAdj".into(),
+                reason: format!("{adj}: {e} (lowering it needs CAP_SYS_RESOURCE)"),
+            }
         })?;
     }
     let mut hook_state = Vec::new();
     match &req.stage {
-        Stage::Create { rootfs, cgroup_path, no_pivot, new_keyring, .. } => {
+        Stage::Create {
+            rootfs,
+            cgroup_path,
+            no_pivot,
+            new_keyring,
+            ..
+        } => {
             if *new_keyring {
                 join_session_keyring(req.id)?;
             }
@@ -193,7 +231,11 @@ fn init_inner(req: &SpawnRequest, chan: &Channel) -> Result<Never> {
                 Some((Message::Error(e), _)) => return Err(Error::Init(e)),
                 _ => return Err(Error::Init("the runtime went away during setup".into())),
             };
-            hooks::run(Phase::CreateContainer, req.spec.hooks().as_ref(), &hook_state)?;
+            hooks::run(
+                Phase::CreateContainer,
+                req.spec.hooks().as_ref(),
+                &hook_state,
+            )?;
             rootfs::pivot(rootfs, *no_pivot)?;
             setup_console(req, true)?;
             rootfs::finalize(req.spec)?;
@@ -201,7 +243,12 @@ fn init_inner(req: &SpawnRequest, chan: &Channel) -> Result<Never> {
         }
         Stage::Exec => setup_console(req, false)?,
     }
-    if let Some(p) = req.spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+    if let Some(p) = req
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.personality().as_ref())
+    {
         // SAFETY: personality takes a plain integer.
         if unsafe { libc::personality(personality_value(p)?) } < 0 {
             return Err(Error::io("personality", std::io::Error::last_os_error()));
@@ -247,7 +294,11 @@ fn init_inner(req: &SpawnRequest, chan: &Channel) -> Result<Never> {
         if let Some(fifo) = fifo {
             wait_for_start(fifo)?;
         }
-        hooks::run(Phase::StartContainer, req.spec.hooks().as_ref(), &hook_state)?;
+        hooks::run(
+            Phase::StartContainer,
+            req.spec.hooks().as_ref(),
+            &hook_state,
+        )?;
     }
     let e = nix::unistd::execve(&program, &argv, &envp).unwrap_err();
     Err(Error::InvalidField {
@@ -272,10 +323,16 @@ fn setup_console(req: &SpawnRequest, bind_dev_console: bool) -> Result<()> {
 
 fn set_uts(spec: &Spec) -> Result<()> {
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
-        sethostname(h).map_err(|e| Error::InvalidField { field: "hostname".into(), reason: e.to_string() })?;
+        sethostname(h).map_err(|e| Error::InvalidField {
+            field: "hostname".into(),
+            reason: e.to_string(),
+        })?;
     }
     if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
-        let c = CString::new(d).map_err(|_| Error::InvalidField { field: "domainname".into(), reason: "NUL byte".into() })?;
+        let c = CString::new(d).map_err(|_| Error::InvalidField {
+            field: "domainname".into(),
+            reason: "NUL byte".into(),
+        })?;
         // SAFETY: the pointer and length describe a live buffer.
         if unsafe { libc::setdomainname(c.as_ptr(), d.len()) } != 0 {
             return Err(Error::InvalidField {
@@ -324,7 +381,10 @@ fn rlimit_resource(t: PosixRlimitType) -> Result<libc::__rlimit_resource_t> {
 
 fn set_rlimits(process: &Process) -> Result<()> {
     for rl in process.rlimits().iter().flatten() {
-        let lim = libc::rlimit { rlim_cur: rl.soft(), rlim_max: rl.hard() };
+        let lim = libc::rlimit {
+            rlim_cur: rl.soft(),
+            rlim_max: rl.hard(),
+        };
         // SAFETY: setrlimit reads a valid rlimit struct.
         if unsafe { libc::setrlimit(rlimit_resource(rl.typ())?, &lim) } != 0 {
             let e = std::io::Error::last_os_error();
@@ -348,7 +408,9 @@ fn set_rlimits(process: &Process) -> Result<()> {
 }
 
 fn set_io_priority(process: &Process) -> Result<()> {
-    let Some(p) = process.io_priority() else { return Ok(()) };
+    let Some(p) = process.io_priority() else {
+        return Ok(());
+    };
     use oci_spec::runtime::IOPriorityClass as C;
     let class: i64 = match p.class() {
         C::IoprioClassRt => 1,
@@ -373,9 +435,14 @@ fn set_io_priority(process: &Process) -> Result<()> {
 }
 
 fn load_seccomp(req: &SpawnRequest, chan: &Channel) -> Result<()> {
-    let Some(program) = req.seccomp else { return Ok(()) };
+    let Some(program) = req.seccomp else {
+        return Ok(());
+    };
     if let Some(fd) = program.load()? {
-        chan.send_with_fd(&Message::SeccompListener, Some(std::os::fd::AsFd::as_fd(&fd)))?;
+        chan.send_with_fd(
+            &Message::SeccompListener,
+            Some(std::os::fd::AsFd::as_fd(&fd)),
+        )?;
     }
     Ok(())
 }
@@ -384,9 +451,16 @@ fn switch_user(req: &SpawnRequest, process: &Process) -> Result<()> {
     let user = process.user();
     // SAFETY: prctl with integer arguments only.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
-    let groups: Vec<Gid> = user.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
+    let groups: Vec<Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
     let setgroups_allowed = !req.in_user_ns()
-        || fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() != "deny").unwrap_or(true);
+        || fs::read_to_string("/proc/self/setgroups")
+            .map(|s| s.trim() != "deny")
+            .unwrap_or(true);
     if setgroups_allowed {
         nix::unistd::setgroups(&groups).map_err(|e| Error::InvalidField {
             field: "process.user.additionalGids".into(),
@@ -432,8 +506,13 @@ fn find_program(arg0: &str, env: &[&str]) -> Result<CString> {
         }
         let c = CString::new(p.as_os_str().as_bytes()).ok()?;
         // SAFETY: faccessat reads a NUL-terminated path.
-        let r = unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::X_OK, libc::AT_EACCESS) };
-        Some(if r == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) })
+        let r =
+            unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::X_OK, libc::AT_EACCESS) };
+        Some(if r == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        })
     };
     if arg0.contains('/') {
         return match executable(Path::new(arg0)) {
@@ -456,7 +535,8 @@ fn find_program(arg0: &str, env: &[&str]) -> Result<CString> {
         let candidate = Path::new(dir).join(arg0);
         if let Some(Ok(())) = executable(&candidate) {
             if candidate.is_file() {
-                return CString::new(candidate.as_os_str().as_bytes()).map_err(|_| not_found("NUL byte"));
+                return CString::new(candidate.as_os_str().as_bytes())
+                    .map_err(|_| not_found("NUL byte"));
             }
         }
     }
@@ -465,7 +545,9 @@ fn find_program(arg0: &str, env: &[&str]) -> Result<CString> {
 
 fn cstrings<'a>(items: impl Iterator<Item = &'a str>) -> Result<Vec<CString>> {
     items
-        .map(|s| CString::new(s).map_err(|_| Error::InvalidArgument(format!("{s:?} holds a NUL byte"))))
+        .map(|s| {
+            CString::new(s).map_err(|_| Error::InvalidArgument(format!("{s:?} holds a NUL byte")))
+        })
         .collect()
 }
 
@@ -478,11 +560,25 @@ fn close_inherited_fds(preserve: u32) -> Result<()> {
     }
     let first = 3 + preserve;
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if r != 0 {
         // Older kernels: walk /proc/self/fd.
-        for entry in fs::read_dir("/proc/self/fd").context(|| "/proc/self/fd".into())?.flatten() {
-            if let Some(fd) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) {
+        for entry in fs::read_dir("/proc/self/fd")
+            .context(|| "/proc/self/fd".into())?
+            .flatten()
+        {
+            if let Some(fd) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            {
                 if fd >= first as i32 {
                     // SAFETY: only sets FD_CLOEXEC.
                     unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
@@ -517,7 +613,10 @@ fn join_session_keyring(id: &str) -> Result<()> {
         let e = std::io::Error::last_os_error();
         // No keyring support (or quota in a user namespace): the container simply
         // shares none; this is how runc behaves too.
-        if !matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EDQUOT) | Some(libc::EACCES)) {
+        if !matches!(
+            e.raw_os_error(),
+            Some(libc::ENOSYS) | Some(libc::EDQUOT) | Some(libc::EACCES)
+        ) {
             return Err(Error::io("joining a session keyring", e));
         }
     }
@@ -525,9 +624,20 @@ fn join_session_keyring(id: &str) -> Result<()> {
 }
 
 /// Paths to the namespaces of a running process, for `exec`.
-pub fn namespaces_of(pid: i32, types: &[LinuxNamespaceType]) -> Vec<(LinuxNamespaceType, Option<PathBuf>)> {
+pub fn namespaces_of(
+    pid: i32,
+    types: &[LinuxNamespaceType],
+) -> Vec<(LinuxNamespaceType, Option<PathBuf>)> {
     types
         .iter()
-        .map(|t| (*t, Some(PathBuf::from(format!("/proc/{pid}/ns/{}", proc_ns_name(*t))))))
+        .map(|t| {
+            (
+                *t,
+                Some(PathBuf::from(format!(
+                    "/proc/{pid}/ns/{}",
+                    proc_ns_name(*t)
+                ))),
+            )
+        })
         .collect()
 }

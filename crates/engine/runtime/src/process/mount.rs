@@ -21,11 +21,49 @@ pub struct MountOptions {
 
 /// Every option name berth understands (for `features`).
 pub const OPTION_NAMES: &[&str] = &[
-    "acl", "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "iversion",
-    "lazytime", "loud", "mand", "noacl", "noatime", "nodev", "nodiratime", "noexec", "noiversion",
-    "nolazytime", "nomand", "norelatime", "nostrictatime", "nosuid", "nosymfollow", "private",
-    "rbind", "relatime", "remount", "ro", "rprivate", "rshared", "rslave", "runbindable", "rw",
-    "shared", "silent", "slave", "strictatime", "suid", "symfollow", "sync", "tmpcopyup",
+    "acl",
+    "async",
+    "atime",
+    "bind",
+    "defaults",
+    "dev",
+    "diratime",
+    "dirsync",
+    "exec",
+    "iversion",
+    "lazytime",
+    "loud",
+    "mand",
+    "noacl",
+    "noatime",
+    "nodev",
+    "nodiratime",
+    "noexec",
+    "noiversion",
+    "nolazytime",
+    "nomand",
+    "norelatime",
+    "nostrictatime",
+    "nosuid",
+    "nosymfollow",
+    "private",
+    "rbind",
+    "relatime",
+    "remount",
+    "ro",
+    "rprivate",
+    "rshared",
+    "rslave",
+    "runbindable",
+    "rw",
+    "shared",
+    "silent",
+    "slave",
+    "strictatime",
+    "suid",
+    "symfollow",
+    "sync",
+    "tmpcopyup",
     "unbindable",
 ];
 
@@ -94,8 +132,14 @@ impl MountOptions {
                 "noacl" => (MsFlags::empty(), MsFlags::MS_POSIXACL),
                 "silent" => (MsFlags::MS_SILENT, MsFlags::empty()),
                 "loud" => (MsFlags::empty(), MsFlags::MS_SILENT),
-                "nosymfollow" => (MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW), MsFlags::empty()),
-                "symfollow" => (MsFlags::empty(), MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW)),
+                "nosymfollow" => (
+                    MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW),
+                    MsFlags::empty(),
+                ),
+                "symfollow" => (
+                    MsFlags::empty(),
+                    MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW),
+                ),
                 "tmpcopyup" => {
                     o.tmpcopyup = true;
                     continue;
@@ -109,10 +153,15 @@ impl MountOptions {
                 other => {
                     if let Some(p) = propagation_flag(other) {
                         o.propagation.push(p);
-                    } else if other.starts_with('r') && propagation_flag(&other[1..]).is_none() && is_recursive_attr(other) {
+                    } else if other.starts_with('r')
+                        && propagation_flag(&other[1..]).is_none()
+                        && is_recursive_attr(other)
+                    {
                         return Err(Error::Unsupported {
                             field: "mounts.options".into(),
-                            reason: format!("{other:?}: recursive mount attributes are not supported"),
+                            reason: format!(
+                                "{other:?}: recursive mount attributes are not supported"
+                            ),
                         });
                     } else {
                         // Anything else belongs to the filesystem (size=, mode=, uid=...).
@@ -139,9 +188,24 @@ impl MountOptions {
 fn is_recursive_attr(opt: &str) -> bool {
     matches!(
         opt,
-        "rro" | "rrw" | "rnosuid" | "rsuid" | "rnodev" | "rdev" | "rnoexec" | "rexec"
-            | "rnodiratime" | "rdiratime" | "rrelatime" | "rnorelatime" | "rnoatime" | "ratime"
-            | "rstrictatime" | "rnostrictatime" | "rnosymfollow" | "rsymfollow"
+        "rro"
+            | "rrw"
+            | "rnosuid"
+            | "rsuid"
+            | "rnodev"
+            | "rdev"
+            | "rnoexec"
+            | "rexec"
+            | "rnodiratime"
+            | "rdiratime"
+            | "rrelatime"
+            | "rnorelatime"
+            | "rnoatime"
+            | "ratime"
+            | "rstrictatime"
+            | "rnostrictatime"
+            | "rnosymfollow"
+            | "rsymfollow"
     )
 }
 
@@ -156,7 +220,10 @@ mod tests {
         assert_eq!(sorted, OPTION_NAMES);
         for name in OPTION_NAMES {
             let o = MountOptions::parse(&[name.to_string()]).unwrap();
-            assert!(o.data.is_empty(), "{name} must not fall through to filesystem data");
+            assert!(
+                o.data.is_empty(),
+                "{name} must not fall through to filesystem data"
+            );
         }
     }
 
@@ -167,7 +234,9 @@ mod tests {
     #[test]
     fn flags_and_data_split() {
         let o = p(&["nosuid", "strictatime", "mode=755", "size=65536k"]);
-        assert!(o.flags.contains(MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME));
+        assert!(o
+            .flags
+            .contains(MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME));
         assert_eq!(o.data, "mode=755,size=65536k");
     }
 

@@ -42,7 +42,9 @@ fn mount_err(what: &str, target: &Path, e: nix::Error) -> Error {
 /// Step 1: everything before pivot_root.
 pub fn prepare(ctx: &RootfsContext) -> Result<()> {
     let linux = ctx.spec.linux().as_ref();
-    let requested = linux.and_then(|l| l.rootfs_propagation().as_deref()).and_then(propagation_flag);
+    let requested = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(propagation_flag);
     // Private only if asked; slave otherwise, so host mounts still propagate in
     // while nothing done here propagates out.
     let initial = match requested {
@@ -51,8 +53,14 @@ pub fn prepare(ctx: &RootfsContext) -> Result<()> {
     };
     mount(None::<&str>, "/", None::<&str>, initial, None::<&str>)
         .map_err(|e| mount_err("propagation", Path::new("/"), e))?;
-    mount(Some(ctx.rootfs), ctx.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .map_err(|e| mount_err("rootfs", ctx.rootfs, e))?;
+    mount(
+        Some(ctx.rootfs),
+        ctx.rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| mount_err("rootfs", ctx.rootfs, e))?;
 
     let mut dev_is_mounted = false;
     for m in ctx.spec.mounts().iter().flatten() {
@@ -136,8 +144,14 @@ fn mount_one(ctx: &RootfsContext, m: &Mount) -> Result<()> {
         let src_md = fs::metadata(src).context(|| format!("bind source {}", src.display()))?;
         make_mount_point(&dest, src_md.is_dir())?;
         let rec = opts.flags & MsFlags::MS_REC;
-        mount(Some(src), &dest, None::<&str>, MsFlags::MS_BIND | rec, None::<&str>)
-            .map_err(|e| mount_err(&src.display().to_string(), &dest, e))?;
+        mount(
+            Some(src),
+            &dest,
+            None::<&str>,
+            MsFlags::MS_BIND | rec,
+            None::<&str>,
+        )
+        .map_err(|e| mount_err(&src.display().to_string(), &dest, e))?;
         let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         if !extra.is_empty() {
             remount_bind(&dest, extra)?;
@@ -149,7 +163,13 @@ fn mount_one(ctx: &RootfsContext, m: &Mount) -> Result<()> {
             mount_tmpfs_copyup(&dest, opts.flags, data)?;
         } else {
             let flags = opts.flags & !MsFlags::MS_REMOUNT;
-            if let Err(e) = mount(source.or(Some(Path::new(typ))), &dest, Some(typ), flags, data) {
+            if let Err(e) = mount(
+                source.or(Some(Path::new(typ))),
+                &dest,
+                Some(typ),
+                flags,
+                data,
+            ) {
                 // In a user namespace without its own network (or ipc) namespace the
                 // kernel refuses a fresh sysfs (or mqueue); bind the host's instead.
                 let host = match typ {
@@ -159,9 +179,19 @@ fn mount_one(ctx: &RootfsContext, m: &Mount) -> Result<()> {
                 };
                 match host {
                     Some(h) if e == nix::Error::EPERM && ctx.in_user_ns => {
-                        mount(Some(h), &dest, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-                            .map_err(|e| mount_err(h, &dest, e))?;
-                        let extra = flags & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+                        mount(
+                            Some(h),
+                            &dest,
+                            None::<&str>,
+                            MsFlags::MS_BIND | MsFlags::MS_REC,
+                            None::<&str>,
+                        )
+                        .map_err(|e| mount_err(h, &dest, e))?;
+                        let extra = flags
+                            & (MsFlags::MS_RDONLY
+                                | MsFlags::MS_NOSUID
+                                | MsFlags::MS_NODEV
+                                | MsFlags::MS_NOEXEC);
                         if !extra.is_empty() {
                             remount_bind(&dest, extra)?;
                         }
@@ -248,8 +278,14 @@ fn mount_tmpfs_copyup(dest: &Path, flags: MsFlags, data: Option<&str>) -> Result
         mount(Some("tmpfs"), &staging, Some("tmpfs"), flags, data)
             .map_err(|e| mount_err("tmpfs", &staging, e))?;
         copy_tree(dest, &staging)?;
-        mount(Some(&staging), dest, None::<&str>, MsFlags::MS_MOVE, None::<&str>)
-            .map_err(|e| mount_err("tmpcopyup", dest, e))
+        mount(
+            Some(&staging),
+            dest,
+            None::<&str>,
+            MsFlags::MS_MOVE,
+            None::<&str>,
+        )
+        .map_err(|e| mount_err("tmpcopyup", dest, e))
     })();
     if result.is_err() {
         let _ = umount2(&staging, MntFlags::MNT_DETACH);
@@ -265,8 +301,11 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
         let md = fs::symlink_metadata(&src).context(|| format!("stat {}", src.display()))?;
         let ft = md.file_type();
         if ft.is_symlink() {
-            symlink(fs::read_link(&src).context(|| src.display().to_string())?, &dst)
-                .context(|| format!("creating {}", dst.display()))?;
+            symlink(
+                fs::read_link(&src).context(|| src.display().to_string())?,
+                &dst,
+            )
+            .context(|| format!("creating {}", dst.display()))?;
         } else if ft.is_dir() {
             fs::create_dir(&dst).context(|| format!("creating {}", dst.display()))?;
             copy_tree(&src, &dst)?;
@@ -297,19 +336,32 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 /// without exposing the host's.
 fn mount_cgroup(ctx: &RootfsContext, dest: &Path, opts: &MountOptions) -> Result<()> {
     make_mount_point(dest, true)?;
-    let flags = opts.flags & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RELATIME);
+    let flags = opts.flags
+        & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RELATIME);
     let ro = opts.flags & MsFlags::MS_RDONLY;
     let hierarchies = cgroup_mounts()?;
     let unified_only = hierarchies.len() == 1 && hierarchies[0].1;
     if unified_only {
         let (host_mount, _) = &hierarchies[0];
         if ctx.new_cgroup_ns {
-            mount(Some("cgroup2"), dest, Some("cgroup2"), flags | ro, None::<&str>)
-                .map_err(|e| mount_err("cgroup2", dest, e))?;
+            mount(
+                Some("cgroup2"),
+                dest,
+                Some("cgroup2"),
+                flags | ro,
+                None::<&str>,
+            )
+            .map_err(|e| mount_err("cgroup2", dest, e))?;
         } else {
             let src = host_mount.join(ctx.cgroup_path.trim_start_matches('/'));
-            mount(Some(&src), dest, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-                .map_err(|e| mount_err("cgroup", dest, e))?;
+            mount(
+                Some(&src),
+                dest,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(|e| mount_err("cgroup", dest, e))?;
             remount_bind(dest, flags | ro)?;
         }
         return Ok(());
@@ -317,20 +369,30 @@ fn mount_cgroup(ctx: &RootfsContext, dest: &Path, opts: &MountOptions) -> Result
     mount(Some("tmpfs"), dest, Some("tmpfs"), flags, Some("mode=755"))
         .map_err(|e| mount_err("tmpfs", dest, e))?;
     for (host_mount, _) in &hierarchies {
-        let Some(name) = host_mount.file_name() else { continue };
+        let Some(name) = host_mount.file_name() else {
+            continue;
+        };
         let target = dest.join(name);
         make_mount_point(&target, true)?;
         let src = host_mount.join(ctx.cgroup_path.trim_start_matches('/'));
         if !src.is_dir() {
             continue;
         }
-        mount(Some(&src), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(|e| mount_err("cgroup", &target, e))?;
+        mount(
+            Some(&src),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| mount_err("cgroup", &target, e))?;
         remount_bind(&target, flags | ro)?;
     }
     // Co-mounted controllers (cpu,cpuacct) are reachable by each name, as on the host.
     for (host_mount, _) in &hierarchies {
-        let Some(name) = host_mount.file_name().and_then(|n| n.to_str()) else { continue };
+        let Some(name) = host_mount.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
         if name.contains(',') {
             for part in name.split(',') {
                 let link = dest.join(part);
@@ -347,16 +409,25 @@ fn mount_cgroup(ctx: &RootfsContext, dest: &Path, opts: &MountOptions) -> Result
 }
 
 fn remount_bind_tmpfs_ro(dest: &Path, flags: MsFlags) -> Result<()> {
-    mount(None::<&str>, dest, None::<&str>, MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags, Some("mode=755"))
-        .map_err(|e| mount_err("remount", dest, e))
+    mount(
+        None::<&str>,
+        dest,
+        None::<&str>,
+        MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags,
+        Some("mode=755"),
+    )
+    .map_err(|e| mount_err("remount", dest, e))
 }
 
 /// (mount point, is cgroup2) of every cgroup hierarchy the host has mounted.
 fn cgroup_mounts() -> Result<Vec<(PathBuf, bool)>> {
-    let info = fs::read_to_string("/proc/self/mountinfo").context(|| "/proc/self/mountinfo".into())?;
+    let info =
+        fs::read_to_string("/proc/self/mountinfo").context(|| "/proc/self/mountinfo".into())?;
     let mut out = Vec::new();
     for line in info.lines() {
-        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
         let fstype = right.split(' ').next().unwrap_or("");
         if fstype != "cgroup" && fstype != "cgroup2" {
             continue;
@@ -372,7 +443,10 @@ fn cgroup_mounts() -> Result<Vec<(PathBuf, bool)>> {
 }
 
 fn unescape_mountinfo(s: &str) -> String {
-    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
 }
 
 struct Dev {
@@ -383,17 +457,45 @@ struct Dev {
 
 /// The devices every container gets, as runc gives them.
 const DEFAULT_DEVICES: [Dev; 6] = [
-    Dev { path: "/dev/null", major: 1, minor: 3 },
-    Dev { path: "/dev/zero", major: 1, minor: 5 },
-    Dev { path: "/dev/full", major: 1, minor: 7 },
-    Dev { path: "/dev/tty", major: 5, minor: 0 },
-    Dev { path: "/dev/urandom", major: 1, minor: 9 },
-    Dev { path: "/dev/random", major: 1, minor: 8 },
+    Dev {
+        path: "/dev/null",
+        major: 1,
+        minor: 3,
+    },
+    Dev {
+        path: "/dev/zero",
+        major: 1,
+        minor: 5,
+    },
+    Dev {
+        path: "/dev/full",
+        major: 1,
+        minor: 7,
+    },
+    Dev {
+        path: "/dev/tty",
+        major: 5,
+        minor: 0,
+    },
+    Dev {
+        path: "/dev/urandom",
+        major: 1,
+        minor: 9,
+    },
+    Dev {
+        path: "/dev/random",
+        major: 1,
+        minor: 8,
+    },
 ];
 
 fn create_devices(ctx: &RootfsContext, dev_is_mounted: bool) -> Result<()> {
     let dev = secure_join(ctx.rootfs, Path::new("/dev"))?;
-    fs::DirBuilder::new().recursive(true).mode(0o755).create(&dev).context(|| dev.display().to_string())?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(&dev)
+        .context(|| dev.display().to_string())?;
     let old = umask(Mode::empty());
     let result = (|| {
         let spec_devices: &[LinuxDevice] = ctx
@@ -406,7 +508,16 @@ fn create_devices(ctx: &RootfsContext, dev_is_mounted: bool) -> Result<()> {
             if spec_devices.iter().any(|s| s.path() == Path::new(d.path)) {
                 continue;
             }
-            make_device(ctx, Path::new(d.path), SFlag::S_IFCHR, d.major, d.minor, 0o666, 0, 0)?;
+            make_device(
+                ctx,
+                Path::new(d.path),
+                SFlag::S_IFCHR,
+                d.major,
+                d.minor,
+                0o666,
+                0,
+                0,
+            )?;
         }
         for d in spec_devices {
             let kind = match d.typ() {
@@ -416,7 +527,10 @@ fn create_devices(ctx: &RootfsContext, dev_is_mounted: bool) -> Result<()> {
                 LinuxDeviceType::A => {
                     return Err(Error::InvalidField {
                         field: "linux.devices".into(),
-                        reason: format!("{}: type 'a' is only valid in cgroup rules", d.path().display()),
+                        reason: format!(
+                            "{}: type 'a' is only valid in cgroup rules",
+                            d.path().display()
+                        ),
                     })
                 }
             };
@@ -481,12 +595,22 @@ fn make_device(
 ) -> Result<()> {
     let dest = secure_join(ctx.rootfs, path)?;
     if let Some(parent) = dest.parent() {
-        fs::DirBuilder::new().recursive(true).mode(0o755).create(parent).context(|| parent.display().to_string())?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(parent)
+            .context(|| parent.display().to_string())?;
     }
     let bind_host_node = |dest: &Path| {
         make_mount_point(dest, false)?;
-        mount(Some(path), dest, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(|e| mount_err(&path.display().to_string(), dest, e))
+        mount(
+            Some(path),
+            dest,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| mount_err(&path.display().to_string(), dest, e))
     };
     if ctx.in_user_ns {
         // mknod is refused in a user namespace: bind the host's node instead.
@@ -497,7 +621,12 @@ fn make_device(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(Error::io(format!("replacing {}", dest.display()), e)),
     }
-    match mknod(&dest, kind, Mode::from_bits_truncate(mode), makedev(major, minor)) {
+    match mknod(
+        &dest,
+        kind,
+        Mode::from_bits_truncate(mode),
+        makedev(major, minor),
+    ) {
         Ok(()) => {}
         // The device cgroup (or a nodev mount) may forbid creating the node: the
         // host's own node, bound in, is the same device.
@@ -512,16 +641,28 @@ fn make_device(
 pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
     chdir(rootfs).map_err(|e| Error::sys(format!("chdir {}", rootfs.display()), e))?;
     if no_pivot {
-        mount(Some(rootfs), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
-            .map_err(|e| mount_err("rootfs (move)", Path::new("/"), e))?;
+        mount(
+            Some(rootfs),
+            "/",
+            None::<&str>,
+            MsFlags::MS_MOVE,
+            None::<&str>,
+        )
+        .map_err(|e| mount_err("rootfs (move)", Path::new("/"), e))?;
         chroot(".").map_err(|e| Error::sys("chroot", e))?;
     } else {
         // pivot_root(".", ".") stacks the old root on top of the new one; detaching
         // it (after making it a slave so the unmount does not propagate to the
         // host) leaves only the container's tree.
         pivot_root(".", ".").map_err(|e| Error::sys("pivot_root", e))?;
-        mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-            .map_err(|e| mount_err("propagation", Path::new("old root"), e))?;
+        mount(
+            None::<&str>,
+            ".",
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| mount_err("propagation", Path::new("old root"), e))?;
         umount2(".", MntFlags::MNT_DETACH).map_err(|e| Error::sys("detaching the old root", e))?;
     }
     chdir("/").map_err(|e| Error::sys("chdir /", e))
@@ -530,7 +671,10 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
 /// Step 3: after pivot_root.
 pub fn finalize(spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
-    if let Some(flag) = linux.and_then(|l| l.rootfs_propagation().as_deref()).and_then(propagation_flag) {
+    if let Some(flag) = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(propagation_flag)
+    {
         if !flag.contains(MsFlags::MS_SLAVE) {
             mount(None::<&str>, "/", None::<&str>, flag, None::<&str>)
                 .map_err(|e| mount_err("rootfsPropagation", Path::new("/"), e))?;
@@ -551,15 +695,29 @@ pub fn finalize(spec: &Spec) -> Result<()> {
             mask_path(Path::new(p))?;
         }
     }
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
         remount_bind(Path::new("/"), MsFlags::MS_RDONLY)?;
     }
     Ok(())
 }
 
 fn readonly_path(p: &Path) -> Result<()> {
-    match mount(Some(p), p, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>) {
-        Ok(()) => remount_bind(p, MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC),
+    match mount(
+        Some(p),
+        p,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    ) {
+        Ok(()) => remount_bind(
+            p,
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        ),
         Err(nix::Error::ENOENT) => Ok(()),
         Err(e) => Err(mount_err("read-only path", p, e)),
     }
@@ -572,9 +730,21 @@ fn mask_path(p: &Path) -> Result<()> {
         Err(e) => return Err(Error::io(format!("masked path {}", p.display()), e)),
     };
     let r = if md.is_dir() {
-        mount(Some("tmpfs"), p, Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
+        mount(
+            Some("tmpfs"),
+            p,
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
     } else {
-        mount(Some("/dev/null"), p, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        mount(
+            Some("/dev/null"),
+            p,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
     };
     r.map_err(|e| mount_err("mask", p, e))
 }
@@ -583,8 +753,14 @@ fn mask_path(p: &Path) -> Result<()> {
 pub fn bind_console(slave_path: &Path) -> Result<()> {
     let console = Path::new("/dev/console");
     make_mount_point(console, false)?;
-    mount(Some(slave_path), console, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        .map_err(|e| mount_err(&slave_path.display().to_string(), console, e))
+    mount(
+        Some(slave_path),
+        console,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| mount_err(&slave_path.display().to_string(), console, e))
 }
 
 /// `CString` of a path, for raw syscalls.
@@ -613,10 +789,22 @@ mod tests {
         symlink("/etc", root.join("abs")).unwrap();
         symlink("../../..", root.join("a/b/up")).unwrap();
         symlink("b", root.join("a/rel")).unwrap();
-        assert_eq!(secure_join(&root, Path::new("/abs/passwd")).unwrap(), root.join("etc/passwd"));
-        assert_eq!(secure_join(&root, Path::new("/a/b/up/x")).unwrap(), root.join("x"));
-        assert_eq!(secure_join(&root, Path::new("/../../x")).unwrap(), root.join("x"));
-        assert_eq!(secure_join(&root, Path::new("/a/rel/c")).unwrap(), root.join("a/b/c"));
+        assert_eq!(
+            secure_join(&root, Path::new("/abs/passwd")).unwrap(),
+            root.join("etc/passwd")
+        );
+        assert_eq!(
+            secure_join(&root, Path::new("/a/b/up/x")).unwrap(),
+            root.join("x")
+        );
+        assert_eq!(
+            secure_join(&root, Path::new("/../../x")).unwrap(),
+            root.join("x")
+        );
+        assert_eq!(
+            secure_join(&root, Path::new("/a/rel/c")).unwrap(),
+            root.join("a/b/c")
+        );
         symlink("loop", root.join("loop")).unwrap();
         assert!(secure_join(&root, Path::new("/loop")).is_err());
         fs::remove_dir_all(&root).unwrap();

@@ -47,10 +47,14 @@ pub struct SpawnRequest<'a> {
 
 impl SpawnRequest<'_> {
     pub fn new_ns(&self, t: LinuxNamespaceType) -> bool {
-        self.namespaces.iter().any(|(typ, p)| *typ == t && p.is_none())
+        self.namespaces
+            .iter()
+            .any(|(typ, p)| *typ == t && p.is_none())
     }
     pub fn in_user_ns(&self) -> bool {
-        self.namespaces.iter().any(|(typ, _)| *typ == LinuxNamespaceType::User)
+        self.namespaces
+            .iter()
+            .any(|(typ, _)| *typ == LinuxNamespaceType::User)
     }
 }
 
@@ -92,7 +96,9 @@ pub fn spawn(req: &SpawnRequest, hooks: &mut dyn SpawnHooks) -> Result<Spawned> 
                 // was exec'd (the socket is close-on-exec) with no error reported.
                 return match (&req.stage, init_pid) {
                     (Stage::Exec, Some(pid)) => Ok(pid),
-                    _ => Err(Error::Init("the container's init exited during setup".into())),
+                    _ => Err(Error::Init(
+                        "the container's init exited during setup".into(),
+                    )),
                 };
             };
             match msg {
@@ -153,7 +159,8 @@ fn handle_init_message(
             parent.send(&Message::HookState(state))?;
         }
         Message::SeccompListener => {
-            let fd = fd.ok_or_else(|| Error::Init("seccomp listener without a descriptor".into()))?;
+            let fd =
+                fd.ok_or_else(|| Error::Init("seccomp listener without a descriptor".into()))?;
             hooks.seccomp_listener(pid, fd)?;
         }
         Message::Ready => return Ok(true),
@@ -172,8 +179,16 @@ fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
             .collect::<String>()
     };
     for (file, field, maps) in [
-        ("gid_map", "linux.gidMappings", linux.and_then(|l| l.gid_mappings().as_ref())),
-        ("uid_map", "linux.uidMappings", linux.and_then(|l| l.uid_mappings().as_ref())),
+        (
+            "gid_map",
+            "linux.gidMappings",
+            linux.and_then(|l| l.gid_mappings().as_ref()),
+        ),
+        (
+            "uid_map",
+            "linux.uidMappings",
+            linux.and_then(|l| l.uid_mappings().as_ref()),
+        ),
     ] {
         let text = format(maps);
         std::fs::write(format!("/proc/{pid}/{file}"), &text).map_err(|e| Error::InvalidField {

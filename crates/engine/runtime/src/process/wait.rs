@@ -22,7 +22,11 @@ extern "C" fn forward(sig: libc::c_int) {
 /// Send the signals a shell or supervisor would send us on to `pid`.
 pub fn forward_signals_to(pid: i32) -> Result<()> {
     TARGET.store(pid, Ordering::Relaxed);
-    let action = SigAction::new(SigHandler::Handler(forward), SaFlags::SA_RESTART, SigSet::empty());
+    let action = SigAction::new(
+        SigHandler::Handler(forward),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
     for sig in [
         Signal::SIGINT,
         Signal::SIGTERM,
@@ -33,7 +37,8 @@ pub fn forward_signals_to(pid: i32) -> Result<()> {
         Signal::SIGWINCH,
     ] {
         // SAFETY: the handler only reads an atomic and calls kill(2).
-        unsafe { sigaction(sig, &action) }.map_err(|e| Error::sys("installing signal handlers", e))?;
+        unsafe { sigaction(sig, &action) }
+            .map_err(|e| Error::sys("installing signal handlers", e))?;
     }
     Ok(())
 }
