@@ -24,8 +24,9 @@ pub struct Cli {
     /// Use systemd to manage cgroups (refused: berth drives cgroupfs directly).
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
-    /// Accepted for compatibility: rootless mode is decided from the config.
-    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
+    /// Accepted for compatibility (before the command, as runc takes it):
+    /// rootless mode is decided from the config.
+    #[arg(long = "rootless", id = "global_rootless", num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
     #[arg(long, global = true, hide = true)]
     pub criu: Option<String>,

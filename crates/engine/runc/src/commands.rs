@@ -13,6 +13,20 @@ use oci_spec::runtime::{LinuxResources, Process};
 use crate::cli::{Cli, Command, CreateArgs, Format};
 use crate::tty;
 
+/// Print a line to stdout; a reader that went away (`| head`) ends the output
+/// quietly instead of failing the command.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            return Err(e.into());
+        }
+    }};
+}
+
 /// Run the command; the exit code to leave with.
 pub fn dispatch(cli: &Cli) -> Result<i32> {
     if cli.systemd_cgroup {
@@ -36,7 +50,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         }
         Command::State { id } => {
             let c = container::Container::load(&root, id)?;
-            println!("{}", c.state_json());
+            out!("{}", c.state_json());
             Ok(0)
         }
         Command::Kill { id, signal, all } => {
@@ -70,7 +84,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
             interval,
         } => {
             if *stats {
-                println!("{}", container::stats_event(&root, id)?);
+                out!("{}", container::stats_event(&root, id)?);
             } else {
                 let every = parse_duration(interval)?;
                 container::events(&root, id, every, &mut std::io::stdout())?;
@@ -90,7 +104,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Features => {
-            println!(
+            out!(
                 "{}",
                 serde_json::to_string_pretty(&berth_runtime::features::features())?
             );
@@ -270,7 +284,7 @@ fn read_file_or_stdin(p: &Path) -> Result<Vec<u8>> {
 fn ps(root: &StateRoot, id: &str, format: Format, ps_args: &[String]) -> Result<i32> {
     let pids = container::pids(root, id)?;
     if format == Format::Json {
-        println!("{}", serde_json::to_string(&pids)?);
+        out!("{}", serde_json::to_string(&pids)?);
         return Ok(0);
     }
     let args: Vec<String> = if ps_args.is_empty() {
@@ -296,14 +310,14 @@ fn ps(root: &StateRoot, id: &str, format: Format, ps_args: &[String]) -> Result<
         .split_whitespace()
         .position(|h| h == "PID")
         .ok_or_else(|| anyhow!("ps output has no PID column"))?;
-    println!("{header}");
+    out!("{header}");
     for line in lines {
         let pid: Option<i32> = line
             .split_whitespace()
             .nth(pid_col)
             .and_then(|p| p.parse().ok());
         if pid.is_some_and(|p| pids.contains(&p)) {
-            println!("{line}");
+            out!("{line}");
         }
     }
     Ok(0)
@@ -313,7 +327,7 @@ fn list(root: &StateRoot, format: Format, quiet: bool) -> Result<i32> {
     let all = container::list(root)?;
     if quiet {
         for (c, _) in &all {
-            println!("{}", c.id());
+            out!("{}", c.id());
         }
         return Ok(0);
     }
@@ -334,17 +348,21 @@ fn list(root: &StateRoot, format: Format, quiet: bool) -> Result<i32> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string(&docs)?);
+        out!("{}", serde_json::to_string(&docs)?);
         return Ok(0);
     }
-    println!(
+    out!(
         "{:<12} {:<10} {:<10} {:<40} {:<31} OWNER",
-        "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+        "ID",
+        "PID",
+        "STATUS",
+        "BUNDLE",
+        "CREATED"
     );
     for (c, s) in &all {
         let r = &c.record;
         let pid = if *s == Status::Stopped { 0 } else { r.pid };
-        println!(
+        out!(
             "{:<12} {:<10} {:<10} {:<40} {:<31} {}",
             r.id,
             pid,
