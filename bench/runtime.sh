@@ -21,6 +21,12 @@ cleanup() {
   done
   if ((moved_hugetlb)); then
     umount /sys/fs/cgroup/hugetlb && rmdir /sys/fs/cgroup/hugetlb || true
+    # The kernel hands the controller back to cgroup2 asynchronously: wait for it,
+    # so what runs next sees the host as it was.
+    for _ in $(seq 50); do
+      grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controllers && break
+      sleep 0.1
+    done
   fi
   rm -rf "$work"
 }
