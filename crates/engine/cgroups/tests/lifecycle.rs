@@ -183,6 +183,16 @@ fn relative_paths_resolve_under_our_own_cgroups() {
     let rel = name.trim_start_matches('/');
     let mgr = CgroupManager::new(Some(Path::new(rel)), "rel").unwrap();
     mgr.create().unwrap();
+    // Removes what this test made even when an assertion fails (declared before
+    // the child, so the child is gone first).
+    struct Remove(CgroupManager);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = self.0.destroy();
+            self.0.remove_parent_if_empty();
+        }
+    }
+    let _cleanup = Remove(mgr.clone());
     let mut child = support::fork_child(|| 0);
     mgr.add_pid(child.pid).unwrap();
 
