@@ -73,3 +73,24 @@ conformance!(no_capabilities_without_a_capabilities_field, |rt| {
     }
     Ok(())
 });
+
+conformance!(seccomp_profile_is_enforced, |rt| {
+    let profile = serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{ "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1 }]
+    });
+    let spec = Spec::new()
+        .set("/linux/seccomp", profile)
+        .shell("mkdir /dev/shm/blocked 2>&1; echo rc=$?; touch /dev/shm/allowed && echo touched");
+    let out = run_spec_stdout(rt, &spec, "seccomp")?;
+    ensure!(
+        out.contains("rc=1"),
+        "[{rt}] mkdir was not refused: {out:?}"
+    );
+    ensure!(
+        out.contains("touched"),
+        "[{rt}] other syscalls broke: {out:?}"
+    );
+    Ok(())
+});
