@@ -15,6 +15,13 @@ use clap::Parser;
 fn main() {
     let cli = cli::Cli::parse();
     let logger = log::Logger::new(cli.log.as_deref(), cli.log_format, cli.debug);
+    // What the caller asked for, word for word: the first thing to look at when a
+    // caller (conmon, a shim) and the runtime disagree.
+    logger.debug(&format!(
+        "argv {:?} pid {}",
+        std::env::args().collect::<Vec<_>>(),
+        std::process::id()
+    ));
     let code = match commands::dispatch(&cli) {
         Ok(code) => code,
         Err(e) => {
@@ -22,5 +29,6 @@ fn main() {
             1
         }
     };
+    logger.debug(&format!("exit {code}"));
     std::process::exit(code);
 }
