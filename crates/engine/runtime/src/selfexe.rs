@@ -185,7 +185,12 @@ mod tests {
     #[test]
     fn the_read_only_bind_cannot_be_written() {
         let scratch = std::env::temp_dir().join(format!("berth-selfexe-{}", std::process::id()));
-        let fd = read_only_bind(&scratch).expect("root can bind-mount here");
+        let fd = read_only_bind(&scratch);
+        // What the bind left behind, read before cleaning up so a failure leaves nothing.
+        let leftovers = std::fs::read_dir(&scratch).map(|d| d.count()).unwrap_or(0);
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let _ = std::fs::remove_dir(&scratch);
+        let fd = fd.expect("root can bind-mount here");
         // The file sits on a read-only mount: once the runtime has exited (and the
         // kernel's text-busy guard is gone), a write through /proc/<pid>/exe fails
         // with EROFS. While this test runs, the guard answers first.
@@ -198,10 +203,8 @@ mod tests {
             "{err}"
         );
         // Nothing is left: the mount is detached and the scratch file removed.
-        assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert_eq!(leftovers, 0);
         assert!(!mounts.contains(&scratch.display().to_string()));
-        std::fs::remove_dir(&scratch).unwrap();
     }
 
     #[test]
