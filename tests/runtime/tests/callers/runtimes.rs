@@ -10,17 +10,14 @@
 //! into a loud skip.
 
 use std::fmt;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
+use berth_runtime_tests::Availability;
 
-use crate::command::{self, find_program};
+use crate::command::find_program;
 
-pub const BERTH_RUNC: &str = "berth-runc";
-pub const RUNC: &str = "runc";
+pub use berth_runtime_tests::{BERTH_RUNC, RUNC};
 
 /// An OCI runtime binary, by the name printed in every failure.
 #[derive(Debug, Clone)]
@@ -83,27 +80,18 @@ pub const CONTAINERD: &[Tool] = &[
 
 /// The runtime called `name`: an error for berth-runc that cannot be built,
 /// a [`Skip`] for one not selected or a runc not installed.
+/// The runtime `name` as the conformance harness selects and builds it
+/// (`RUNTIMES`, `BERTH_RUNC`, `cargo build -p berth-runc`), or why it is skipped.
 pub fn runtime(name: &'static str) -> Result<Runtime> {
-    let selected = std::env::var("RUNTIMES").unwrap_or_default();
-    if !selected.trim().is_empty() && !selected.split(',').any(|w| w.trim() == name) {
-        return Err(Skip(format!("not selected by RUNTIMES={selected:?}")).into());
+    match berth_runtime_tests::runtime(name) {
+        Availability::Ready(rt) => Ok(Runtime {
+            name,
+            bin: rt.bin.clone(),
+        }),
+        Availability::Skip(reason) => Err(Skip(reason).into()),
     }
-    let bin = match name {
-        BERTH_RUNC => berth_runc_binary().map_err(|e| anyhow::anyhow!("{e}"))?,
-        RUNC => match find_program("runc") {
-            Some(bin) => bin,
-            None => return Err(Skip("runc is not installed (apt-get install runc)".into()).into()),
-        },
-        other => bail!("unknown runtime {other:?}"),
-    };
-    let bin = bin
-        .canonicalize()
-        .with_context(|| format!("[{name}] {} does not exist", bin.display()))?;
-    Ok(Runtime { name, bin })
 }
 
-/// Checks that every tool is installed: an error naming the package, or a
-/// [`Skip`] under `BERTH_SKIP_CALLERS=1`.
 pub fn require(tools: &[Tool]) -> Result<()> {
     let missing: Vec<String> = tools
         .iter()
@@ -124,51 +112,10 @@ pub fn require(tools: &[Tool]) -> Result<()> {
 /// Prints a skip where a person running `cargo test` sees it: straight to
 /// stderr, past the test harness's output capture.
 pub fn skip_loudly(runtime: &str, test: &str, reason: &str) {
-    let line = format!("\n*** SKIP [{runtime}] callers::{test}: {reason}\n");
-    let _ = std::io::stderr().write_all(line.as_bytes());
+    berth_runtime_tests::runtime::skip_loudly(runtime, &format!("callers::{test}"), reason);
 }
 
-/// The workspace this crate lives in.
-pub fn workspace_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// `$BERTH_RUNC`, or `cargo build -p berth-runc` once per test binary and
-/// `<target>/debug/berth-runc`.
-fn berth_runc_binary() -> Result<PathBuf, String> {
-    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(bin) = std::env::var_os("BERTH_RUNC") {
-            let bin = PathBuf::from(bin);
-            return if bin.is_file() {
-                Ok(bin)
-            } else {
-                Err(format!(
-                    "[{BERTH_RUNC}] BERTH_RUNC={} is not a file",
-                    bin.display()
-                ))
-            };
-        }
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = Command::new(cargo);
-        build
-            .args(["build", "--quiet", "-p", "berth-runc"])
-            .current_dir(workspace_dir());
-        let outcome = command::run(build)
-            .map_err(|e| format!("cannot run `cargo build -p berth-runc`: {e:#}"))?;
-        if !outcome.success() {
-            return Err(format!(
-                "[{BERTH_RUNC}] cannot be tested: set BERTH_RUNC=/path/to/berth-runc or \
-                 RUNTIMES=runc; {outcome}"
-            ));
-        }
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(|dir| workspace_dir().join(dir))
-            .unwrap_or_else(|| workspace_dir().join("target"));
-        Ok(target.join("debug/berth-runc"))
-    })
-    .clone()
-}
+pub use berth_runtime_tests::runtime::workspace_dir;
 
 /// Runs one scenario for one runtime: skips loudly where it cannot run,
 /// panics with the runtime's name on any failure.
