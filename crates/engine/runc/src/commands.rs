@@ -140,14 +140,9 @@ fn run(root: &StateRoot, args: &CreateArgs, detach: bool, keep: bool) -> Result<
     berth_runtime::selfexe::ensure_protected_binary(&root.path)?;
     // A foreground run with a terminal and no console socket: berth-runc holds
     // the terminal itself and relays it to its own stdio.
-    let wants_tty = !detach && args.console_socket.is_none() && bundle_wants_terminal(&args.bundle);
-    let (console_fd, relay) = if wants_tty {
-        let (ours, theirs) =
-            std::os::unix::net::UnixStream::pair().context("console socket pair")?;
-        (Some(OwnedFd::from(theirs)), Some(ours))
-    } else {
-        (None, None)
-    };
+    let (console_fd, relay) = terminal_relay(
+        !detach && args.console_socket.is_none() && bundle_wants_terminal(&args.bundle),
+    )?;
     // No exec fifo and no separate start: the program runs as soon as it is set up.
     let c = container::create(root, create_options(args, console_fd, true))?;
     let pid = c.record.pid;
@@ -166,6 +161,18 @@ fn run(root: &StateRoot, args: &CreateArgs, detach: bool, keep: bool) -> Result<
         container::delete(root, &args.id, true)?;
     }
     Ok(code)
+}
+
+/// When berth-runc holds the terminal itself: a connected socket pair, one end
+/// for init to send the pty master over, the other for `tty::relay_until_exit`.
+fn terminal_relay(
+    wanted: bool,
+) -> Result<(Option<OwnedFd>, Option<std::os::unix::net::UnixStream>)> {
+    if !wanted {
+        return Ok((None, None));
+    }
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().context("console socket pair")?;
+    Ok((Some(OwnedFd::from(theirs)), Some(ours)))
 }
 
 fn bundle_wants_terminal(bundle: &Path) -> bool {
@@ -221,14 +228,7 @@ fn exec(root: &StateRoot, cmd: &Command) -> Result<i32> {
         .as_ref()
         .map(|p| p.terminal().unwrap_or(false))
         .unwrap_or(*want_tty);
-    let relay_tty = wants_tty && !*detach && console_socket.is_none();
-    let (console_fd, relay) = if relay_tty {
-        let (ours, theirs) =
-            std::os::unix::net::UnixStream::pair().context("console socket pair")?;
-        (Some(OwnedFd::from(theirs)), Some(ours))
-    } else {
-        (None, None)
-    };
+    let (console_fd, relay) = terminal_relay(wants_tty && !*detach && console_socket.is_none())?;
     let user = user.as_deref().map(parse_user).transpose()?;
     let spawned = container::exec(
         root,

@@ -10,16 +10,14 @@
 //! 3. [`finalize`]: mask and write-protect what the config says, apply sysctls,
 //!    and make `/` read-only if asked.
 
-use std::ffi::CString;
 use std::fs;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{makedev, mknod, umask, Mode, SFlag};
 use nix::unistd::{chdir, chown, chroot, pivot_root, Gid, Uid};
-use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, LinuxNamespaceType, Mount, Spec};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
 
 use super::mount::{propagation_flag, MountOptions};
 use crate::error::{Context, Error, Result};
@@ -761,20 +759,6 @@ pub fn bind_console(slave_path: &Path) -> Result<()> {
         None::<&str>,
     )
     .map_err(|e| mount_err(&slave_path.display().to_string(), console, e))
-}
-
-/// `CString` of a path, for raw syscalls.
-pub fn cpath(p: &Path) -> Result<CString> {
-    CString::new(p.as_os_str().as_bytes())
-        .map_err(|_| Error::InvalidArgument(format!("{} holds a NUL byte", p.display())))
-}
-
-/// Does the config give the container a namespace of this type it creates itself?
-pub fn has_new_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
-    spec.linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| ns.iter().any(|n| n.typ() == t && n.path().is_none()))
 }
 
 #[cfg(test)]
