@@ -7,9 +7,9 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{symlink, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
+use nix::fcntl::{AtFlags, AT_FDCWD};
 use nix::sys::stat::{mknod, utimensat, Mode, SFlag, UtimensatFlags};
 use nix::sys::time::TimeSpec;
-use nix::fcntl::{AtFlags, AT_FDCWD};
 use nix::unistd::{fchownat, Gid, Uid};
 
 use crate::{SnapshotError, Usage};
@@ -107,7 +107,8 @@ fn copy_dir_contents(
             fs::create_dir(&to).map_err(|e| SnapshotError::io("create", &to, e))?;
             copy_dir_contents(&from, &to, links)?;
         } else if ft.is_symlink() {
-            let target = fs::read_link(&from).map_err(|e| SnapshotError::io("readlink", &from, e))?;
+            let target =
+                fs::read_link(&from).map_err(|e| SnapshotError::io("readlink", &from, e))?;
             symlink(&target, &to).map_err(|e| SnapshotError::io("symlink", &to, e))?;
         } else if ft.is_file() {
             copy_file(&from, &to)?;
@@ -166,6 +167,12 @@ fn copy_metadata(from: &Path, to: &Path, meta: &fs::Metadata) -> Result<(), Snap
     }
     let atime = TimeSpec::new(meta.atime(), meta.atime_nsec());
     let mtime = TimeSpec::new(meta.mtime(), meta.mtime_nsec());
-    utimensat(AT_FDCWD, to, &atime, &mtime, UtimensatFlags::NoFollowSymlink)
-        .map_err(|e| SnapshotError::io("utimensat", to, e.into()))
+    utimensat(
+        AT_FDCWD,
+        to,
+        &atime,
+        &mtime,
+        UtimensatFlags::NoFollowSymlink,
+    )
+    .map_err(|e| SnapshotError::io("utimensat", to, e.into()))
 }

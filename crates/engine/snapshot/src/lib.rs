@@ -129,7 +129,10 @@ pub enum DiffSource {
     /// An overlay upper dir: its contents are the diff, with overlay-style whiteouts.
     OverlayUpper(PathBuf),
     /// Two full trees: the parent's (none for a snapshot without parent) and the snapshot's.
-    Trees { lower: Option<PathBuf>, upper: PathBuf },
+    Trees {
+        lower: Option<PathBuf>,
+        upper: PathBuf,
+    },
 }
 
 /// The snapshot store: four verbs that return mounts, and a few queries.

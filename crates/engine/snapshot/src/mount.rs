@@ -103,13 +103,8 @@ fn mount_bind(m: &Mount, target: &Path) -> Result<(), SnapshotError> {
     if readonly {
         // A bind mount ignores MS_RDONLY; it takes a remount of the new mount point.
         let remount = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-        if let Err(e) = nix::mount::mount(
-            None::<&str>,
-            target,
-            None::<&str>,
-            remount,
-            None::<&str>,
-        ) {
+        if let Err(e) = nix::mount::mount(None::<&str>, target, None::<&str>, remount, None::<&str>)
+        {
             let _ = umount2(target, MntFlags::MNT_DETACH);
             return Err(mount_error(m, target, e));
         }
@@ -285,7 +280,12 @@ mod tests {
         assert_eq!(dir, Path::new("/r/snapshots"));
         assert_eq!(
             rel,
-            vec!["index=off", "workdir=3/work", "upperdir=3/fs", "lowerdir=2/fs:1/fs"]
+            vec![
+                "index=off",
+                "workdir=3/work",
+                "upperdir=3/fs",
+                "lowerdir=2/fs:1/fs"
+            ]
         );
     }
 

@@ -27,7 +27,11 @@ impl NativeSnapshotter {
     }
 
     fn mounts_of(&self, s: &Snapshot) -> Vec<Mount> {
-        let mode = if s.record.kind == Kind::Active { "rw" } else { "ro" };
+        let mode = if s.record.kind == Kind::Active {
+            "rw"
+        } else {
+            "ro"
+        };
         vec![Mount {
             kind: "bind".into(),
             source: self.fs_dir(s.record.id).to_string_lossy().into_owned(),
@@ -35,7 +39,12 @@ impl NativeSnapshotter {
         }]
     }
 
-    fn create(&self, key: &str, parent: Option<&str>, kind: Kind) -> Result<Vec<Mount>, SnapshotError> {
+    fn create(
+        &self,
+        key: &str,
+        parent: Option<&str>,
+        kind: Kind,
+    ) -> Result<Vec<Mount>, SnapshotError> {
         let s = self.store.create(key, parent, kind, &|dir, parents| {
             let fs_dir = dir.join("fs");
             fs::create_dir(&fs_dir).map_err(|e| SnapshotError::io("create", &fs_dir, e))?;

@@ -96,7 +96,12 @@ impl OverlaySnapshotter {
         }
     }
 
-    fn create(&self, key: &str, parent: Option<&str>, kind: Kind) -> Result<Vec<Mount>, SnapshotError> {
+    fn create(
+        &self,
+        key: &str,
+        parent: Option<&str>,
+        kind: Kind,
+    ) -> Result<Vec<Mount>, SnapshotError> {
         let s = self.store.create(key, parent, kind, &|dir, _parents| {
             for sub in ["fs", "work"] {
                 let p = dir.join(sub);

@@ -194,7 +194,10 @@ impl Store {
             let id = counters.get(NEXT_ID)?.map(|v| v.value()).unwrap_or(1);
             counters.insert(NEXT_ID, id + 1)?;
 
-            let tmp = self.root.join("snapshots").join(format!("{TMP_PREFIX}{id}"));
+            let tmp = self
+                .root
+                .join("snapshots")
+                .join(format!("{TMP_PREFIX}{id}"));
             let dir = self.dir(id);
             // Left over by an earlier attempt in this process whose transaction aborted.
             fsutil::remove_tree(&tmp)?;
