@@ -39,6 +39,10 @@ pub(crate) struct Snapshot {
     pub parents: Vec<u64>,
 }
 
+/// Fills a new snapshot's (temporary) directory, given the parent chain's directories,
+/// nearest first.
+pub(crate) type Fill = dyn Fn(&Path, &[PathBuf]) -> Result<(), SnapshotError>;
+
 pub(crate) struct Store {
     root: PathBuf,
     db: Database,
@@ -165,7 +169,7 @@ impl Store {
         key: &str,
         parent: Option<&str>,
         kind: Kind,
-        fill: &dyn Fn(&Path, &[PathBuf]) -> Result<(), SnapshotError>,
+        fill: &Fill,
     ) -> Result<Snapshot, SnapshotError> {
         check_key(key)?;
         let txn = self.db.begin_write()?;

@@ -4,10 +4,10 @@
 //! Needs root (mounts, mknod, trusted xattrs) and a kernel where overlay works.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use berth_snapshot::testsuite::{self, layer, Change, MountGuard, TempRoot};
+use berth_snapshot::testsuite::{layer, Change, MountGuard, TempRoot};
 use berth_snapshot::{
     Kind, NativeSnapshotter, OverlaySnapshotter, SnapshotError, Snapshotter, MAX_MOUNT_DATA,
 };
@@ -197,6 +197,7 @@ fn crash_kill_9(kind: &str) {
             ])
             .env(CRASH_ROOT, &root)
             .env(CRASH_KIND, kind)
+            .stdout(Stdio::null())
             .spawn()
             .unwrap();
         let nanos = SystemTime::now()
