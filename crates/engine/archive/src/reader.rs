@@ -7,7 +7,8 @@
 //! The end of the stream: a block of zeros ends the archive, as does a clean end of input at an
 //! entry boundary or inside the padding after the last entry's data (umoci 0.4.7 writes layers
 //! without the end blocks; Go's reader accepts them). An end of input inside a header or inside an
-//! entry's data is an error: the layer was truncated.
+//! entry's data is an error: the layer was truncated. After the end block the rest of the input
+//! is read and discarded, so a digest computed over the stream by the caller is complete.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 
@@ -193,7 +194,12 @@ impl<R: Read> TarReader<R> {
                 )));
             }
             if block.iter().all(|&b| b == 0) {
+                // The end of the archive. What follows (the second end block, the padding of
+                // the last 10 KiB record) is read too, so that a digest computed over the
+                // stream by the caller sees every byte.
                 self.done = true;
+                let drained = io::copy(&mut self.r, &mut io::sink()).map_err(ArchiveError::Read)?;
+                self.offset += drained;
                 return Ok(None);
             }
             if !checksum_ok(&block) {
