@@ -718,6 +718,21 @@ impl<'o> Applier<'o> {
                     r => r,
                 }
                 .map_err(Self::errno(hdr, "create whiteout device"))?;
+                // The whiteout keeps the header's owner and time, so that writing the upper dir
+                // back out gives the same bytes.
+                if self.opts.same_owner {
+                    fchownat(
+                        dir,
+                        hidden,
+                        Some(Uid::from_raw(hdr.uid)),
+                        Some(Gid::from_raw(hdr.gid)),
+                        AtFlags::AT_SYMLINK_NOFOLLOW,
+                    )
+                    .map_err(Self::errno(hdr, "chown"))?;
+                }
+                let t = timespec((hdr.mtime, hdr.mtime_nsec));
+                utimensat(dir, hidden, &t, &t, UtimensatFlags::NoFollowSymlink)
+                    .map_err(Self::errno(hdr, "set times"))?;
                 if removed_dir {
                     self.stack.clear();
                 }

@@ -594,9 +594,12 @@ mod tests {
         pax_record(&mut v, b"path", b"abc");
         assert_eq!(v, b"12 path=abc\n");
         let mut v = Vec::new();
-        // 3 + 4 + 1 + 1 (digits) would be 9; with the key and value the total crosses to 2 digits.
         pax_record(&mut v, b"k", b"1234");
-        assert_eq!(v, b"10 k=1234\n");
+        assert_eq!(v, b"9 k=1234\n");
+        // 1 + 6 + 3 = 10 bytes of body: with one digit it would be 11, which needs two digits.
+        let mut v = Vec::new();
+        pax_record(&mut v, b"k", b"123456");
+        assert_eq!(v, b"12 k=123456\n");
     }
 
     #[test]
