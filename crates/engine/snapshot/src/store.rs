@@ -216,6 +216,8 @@ impl Store {
                 let _ = fsutil::remove_tree(&tmp);
                 return Err(SnapshotError::io("rename", &tmp, e));
             }
+            // The rename must be on disk before the record that points at it.
+            sync_dir(&self.root.join("snapshots"))?;
             let record = Record {
                 id,
                 kind,
@@ -333,6 +335,12 @@ impl Store {
     pub fn stat(&self, key: &str) -> Result<Info, SnapshotError> {
         Ok(info(key, self.get(key)?.record))
     }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), SnapshotError> {
+    fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| SnapshotError::io("sync", dir, e))
 }
 
 fn info(key: &str, r: Record) -> Info {

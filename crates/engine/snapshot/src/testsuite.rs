@@ -508,3 +508,105 @@ pub fn usage(new: Factory) {
     );
     assert_eq!(kind_of(s.usage("missing")), ErrorKind::NotFound);
 }
+
+/// Owners, modes, xattrs, hard links, symlinks, devices, fifos and times survive into a
+/// snapshot on top of the layer that has them (for the copying snapshotter: the copy).
+pub fn metadata_preserved(new: Factory) {
+    use nix::sys::stat::{utimensat, UtimensatFlags};
+    use nix::sys::time::TimeSpec;
+    use nix::unistd::{fchownat, Gid, Uid};
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    let root = TempRoot::new("metadata");
+    let s = new(&root.path().join("store")).unwrap();
+    let s = s.as_ref();
+    s.prepare("l1", None).unwrap();
+    let dir = s.layer_target("l1").unwrap().dir;
+    let at = nix::fcntl::AT_FDCWD;
+    let nofollow = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
+    fs::create_dir(dir.join("d")).unwrap();
+    fs::write(dir.join("d/suid"), "s").unwrap();
+    fchownat(
+        at,
+        &dir.join("d/suid"),
+        Some(Uid::from_raw(1000)),
+        Some(Gid::from_raw(2000)),
+        nofollow,
+    )
+    .unwrap();
+    fs::set_permissions(dir.join("d/suid"), fs::Permissions::from_mode(0o4755)).unwrap();
+    xattr::set(dir.join("d/suid"), "user.berth", b"kept").unwrap();
+    fs::hard_link(dir.join("d/suid"), dir.join("link")).unwrap();
+    symlink("d/suid", dir.join("sym")).unwrap();
+    fchownat(
+        at,
+        &dir.join("sym"),
+        Some(Uid::from_raw(7)),
+        Some(Gid::from_raw(8)),
+        nofollow,
+    )
+    .unwrap();
+    let null_dev = nix::sys::stat::makedev(1, 3);
+    mknod(
+        &dir.join("null"),
+        SFlag::S_IFCHR,
+        Mode::from_bits_truncate(0o666),
+        null_dev,
+    )
+    .unwrap();
+    mknod(
+        &dir.join("fifo"),
+        SFlag::S_IFIFO,
+        Mode::from_bits_truncate(0o640),
+        0,
+    )
+    .unwrap();
+    // mknod honours the umask; chmod does not.
+    fs::set_permissions(dir.join("null"), fs::Permissions::from_mode(0o666)).unwrap();
+    let old = TimeSpec::new(1_000_000_000, 5);
+    for p in ["d/suid", "d"] {
+        utimensat(
+            at,
+            &dir.join(p),
+            &old,
+            &old,
+            UtimensatFlags::NoFollowSymlink,
+        )
+        .unwrap();
+    }
+    s.commit("l1-done", "l1").unwrap();
+    s.prepare("ctr", Some("l1-done")).unwrap();
+    let m = s.mounts("ctr").unwrap();
+    let mnt = MountGuard::new(&m, &root.path().join("rootfs"));
+    let p = mnt.path();
+
+    let suid = fs::symlink_metadata(p.join("d/suid")).unwrap();
+    assert_eq!((suid.uid(), suid.gid()), (1000, 2000));
+    assert_eq!(suid.mode() & 0o7777, 0o4755);
+    assert_eq!((suid.mtime(), suid.mtime_nsec()), (1_000_000_000, 5));
+    assert_eq!(
+        xattr::get(p.join("d/suid"), "user.berth")
+            .unwrap()
+            .as_deref(),
+        Some(&b"kept"[..])
+    );
+    let link = fs::symlink_metadata(p.join("link")).unwrap();
+    assert_eq!(link.ino(), suid.ino(), "hard link kept");
+    assert_eq!(suid.nlink(), 2);
+    let d = fs::symlink_metadata(p.join("d")).unwrap();
+    assert_eq!(
+        d.mtime(),
+        1_000_000_000,
+        "directory times set after its contents"
+    );
+    assert_eq!(fs::read_link(p.join("sym")).unwrap(), Path::new("d/suid"));
+    let sym = fs::symlink_metadata(p.join("sym")).unwrap();
+    assert_eq!((sym.uid(), sym.gid()), (7, 8));
+    let null = fs::symlink_metadata(p.join("null")).unwrap();
+    assert!(null.file_type().is_char_device());
+    assert_eq!(null.rdev(), null_dev);
+    assert_eq!(null.mode() & 0o7777, 0o666);
+    let fifo = fs::symlink_metadata(p.join("fifo")).unwrap();
+    assert!(fifo.file_type().is_fifo());
+    assert_eq!(fifo.mode() & 0o7777, 0o640);
+}
