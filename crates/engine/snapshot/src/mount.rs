@@ -38,13 +38,19 @@ pub fn mount_all(mounts: &[Mount], target: &Path) -> Result<(), SnapshotError> {
 }
 
 /// Unmounts everything mounted at `target`, topmost first. Nothing mounted there is not an
-/// error, so cleanup paths may call it twice.
+/// error, so cleanup paths may call it twice. `EBUSY` is retried for a while, as containerd
+/// does: a file briefly held open (say, inherited by a child between fork and exec) clears.
 pub fn unmount(target: &Path) -> Result<(), SnapshotError> {
+    let mut busy = 0;
     loop {
         match umount2(target, MntFlags::empty()) {
             Ok(()) => continue,
             // EINVAL: target is not (or no longer) a mount point.
             Err(nix::errno::Errno::EINVAL) => return Ok(()),
+            Err(nix::errno::Errno::EBUSY) if busy < 50 => {
+                busy += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
             Err(e) => {
                 return Err(SnapshotError::Unmount {
                     target: target.to_path_buf(),
