@@ -1,0 +1,1 @@
+//! Harness for the image end-to-end suite (being written).
