@@ -300,3 +300,41 @@ mod tests {
         assert!(relative_options(&["lowerdir=a:/b".to_string()]).is_none());
     }
 }
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+    use berth_core::{ErrorKind, HasKind};
+
+    #[test]
+    fn unknown_mounts_are_invalid_arguments() {
+        let target = Path::new("/nonexistent-berth-target");
+        let weird = Mount {
+            kind: "nfs".into(),
+            source: "x".into(),
+            options: vec![],
+        };
+        let e = mount_all(&[weird], target).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        let bad_option = Mount {
+            kind: "bind".into(),
+            source: "/".into(),
+            options: vec!["nosuchoption".into()],
+        };
+        let e = mount_all(&[bad_option], target).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    }
+
+    #[test]
+    fn relative_lowerdirs_that_overflow_are_refused_not_truncated() {
+        let lower: Vec<String> = (0..600).map(|i| format!("rel/{i}/fs")).collect();
+        let m = Mount {
+            kind: "overlay".into(),
+            source: "overlay".into(),
+            options: vec![format!("lowerdir={}", lower.join(":"))],
+        };
+        let e = mount_all(&[m], Path::new("/nonexistent-berth-target")).unwrap_err();
+        assert!(matches!(e, SnapshotError::MountDataTooLong { .. }), "{e}");
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    }
+}

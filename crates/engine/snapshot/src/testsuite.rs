@@ -610,3 +610,36 @@ pub fn metadata_preserved(new: Factory) {
     assert!(fifo.file_type().is_fifo());
     assert_eq!(fifo.mode() & 0o7777, 0o640);
 }
+
+/// Two pulls of the same layer race: both unpack, exactly one commit wins, the loser gets
+/// `AlreadyExists` and can remove its active snapshot.
+pub fn concurrent_commits(new: Factory) {
+    let root = TempRoot::new("race");
+    let s = new(&root.path().join("store")).unwrap();
+    let s = s.as_ref();
+    let results: Vec<Result<(), ErrorKind>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                scope.spawn(move || {
+                    let key = format!("extract-{i}");
+                    s.prepare(&key, None).unwrap();
+                    apply(s, &key, &[Change::File("who", &i.to_string())]);
+                    let r = s.commit("sha256:same", &key).map_err(|e| e.kind());
+                    if r.is_err() {
+                        s.remove(&key).unwrap();
+                    }
+                    r
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    assert!(results
+        .iter()
+        .all(|r| matches!(r, Ok(()) | Err(ErrorKind::AlreadyExists))));
+    let infos = s.list().unwrap();
+    assert_eq!(infos.len(), 1);
+    assert_eq!(infos[0].name, "sha256:same");
+    assert_eq!(names(&root.path().join("store/snapshots")).len(), 1);
+}

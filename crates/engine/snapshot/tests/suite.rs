@@ -34,9 +34,9 @@ macro_rules! suite {
 }
 
 suite!(overlay: chains, whiteouts, container_changes, remove_rules, deep_stack, restart,
-       crash_leftovers, arbitrary_keys, usage, metadata_preserved);
+       crash_leftovers, arbitrary_keys, usage, metadata_preserved, concurrent_commits);
 suite!(native: chains, whiteouts, container_changes, remove_rules, deep_stack, restart,
-       crash_leftovers, arbitrary_keys, usage, metadata_preserved);
+       crash_leftovers, arbitrary_keys, usage, metadata_preserved, concurrent_commits);
 
 #[test]
 fn overlay_is_supported_here() {
