@@ -17,14 +17,28 @@ pub struct OverlaySnapshotter {
     /// mounted once with some upper dir refuses to be mounted with another, and our layers
     /// are shared by every container that uses them.
     index_off: bool,
+    /// Options for mounts with an upper dir that keep the upper dir a plain diff: no
+    /// `redirect_dir` (a renamed lower directory would be a redirect xattr instead of a copy)
+    /// and no `metacopy` (a chmod would copy up metadata without the data). Each only where
+    /// the kernel knows the option, since unknown options fail the mount.
+    upper_options: Vec<String>,
 }
 
 impl OverlaySnapshotter {
     /// Opens (or creates) a snapshotter rooted at `root`.
     pub fn new(root: &Path) -> Result<Self, SnapshotError> {
+        let param = |p: &str| Path::new("/sys/module/overlay/parameters").join(p).exists();
+        let mut upper_options = Vec::new();
+        if param("redirect_dir") {
+            upper_options.push("redirect_dir=off".to_string());
+        }
+        if param("metacopy") {
+            upper_options.push("metacopy=off".to_string());
+        }
         Ok(OverlaySnapshotter {
             store: Store::open(root)?,
-            index_off: Path::new("/sys/module/overlay/parameters/index").exists(),
+            index_off: param("index"),
+            upper_options,
         })
     }
 
@@ -76,6 +90,7 @@ impl OverlaySnapshotter {
                 if self.index_off {
                     options.push("index=off".to_string());
                 }
+                options.extend(self.upper_options.iter().cloned());
                 let dir = self.store.dir(id);
                 options.push(format!("workdir={}", dir.join("work").display()));
                 options.push(format!("upperdir={}", dir.join("fs").display()));

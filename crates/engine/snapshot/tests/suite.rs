@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use berth_snapshot::testsuite::{layer, Change, MountGuard, TempRoot};
 use berth_snapshot::{
-    Kind, NativeSnapshotter, OverlaySnapshotter, SnapshotError, Snapshotter, MAX_MOUNT_DATA,
+    DiffSource, Kind, NativeSnapshotter, OverlaySnapshotter, SnapshotError, Snapshotter,
+    MAX_MOUNT_DATA,
 };
 
 fn overlay(root: &Path) -> Result<Box<dyn Snapshotter>, SnapshotError> {
@@ -89,6 +90,50 @@ fn overlay_mount_shapes() {
     let b = MountGuard::new(&ctr2, &root.path().join("b"));
     std::fs::write(a.path().join("only-a"), "x").unwrap();
     assert!(!b.path().join("only-a").exists());
+}
+
+#[test]
+fn overlay_upper_dir_stays_a_plain_diff() {
+    let root = TempRoot::new("plain-upper");
+    let s = OverlaySnapshotter::new(&root.path().join("store")).unwrap();
+    layer(
+        &s,
+        "base",
+        None,
+        &[Change::File("bin/tool", "t"), Change::File("etc/conf", "c")],
+    );
+    let m = s.prepare("ctr", Some("base")).unwrap();
+    {
+        let rootfs = MountGuard::new(&m, &root.path().join("rootfs"));
+        // With redirect_dir on, this rename would leave only an xattr in the upper dir.
+        match std::fs::rename(rootfs.path().join("bin"), rootfs.path().join("bin2")) {
+            Ok(()) => {}
+            Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EXDEV), "{e}"),
+        }
+        std::fs::set_permissions(
+            rootfs.path().join("etc/conf"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+    }
+    let DiffSource::OverlayUpper(upper) = s.diff_source("ctr").unwrap() else {
+        panic!("overlay diffs its upper dir");
+    };
+    if upper.join("bin2").exists() {
+        assert_eq!(
+            xattr::get(upper.join("bin2"), "trusted.overlay.redirect").unwrap(),
+            None
+        );
+    }
+    // A metadata-only change still copies the data up.
+    assert_eq!(
+        std::fs::read_to_string(upper.join("etc/conf")).unwrap(),
+        "c"
+    );
+    assert_eq!(
+        xattr::get(upper.join("etc/conf"), "trusted.overlay.metacopy").unwrap(),
+        None
+    );
 }
 
 #[test]
