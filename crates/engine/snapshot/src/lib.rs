@@ -52,6 +52,13 @@
 //! transaction; directories are made under a temporary name and renamed into place before the
 //! transaction commits, so a crash at any point leaves a root that opens, and opening deletes
 //! whatever the crash left behind (temporary dirs and dirs no record owns).
+//!
+//! # Testing
+//!
+//! [`testsuite`] holds the checks every implementation must pass (chains, whiteouts through
+//! real mounts, container changes, removal rules, a 128-layer stack, restart, crash leftovers,
+//! metadata fidelity, racing commits); `tests/suite.rs` runs them against both snapshotters and
+//! adds a kill -9 test.
 
 mod error;
 mod fsutil;
