@@ -334,7 +334,7 @@ impl<R: Read> TarReader<R> {
                         })?)
                 }
                 k if k.starts_with("SCHILY.xattr.") => ov.xattrs.push((
-                    k["SCHILY.xattr.".len()..].as_bytes().to_vec(),
+                    k.as_bytes()["SCHILY.xattr.".len()..].to_vec(),
                     value.to_vec(),
                 )),
                 k if k.starts_with("GNU.sparse.") => ov.sparse = true,
