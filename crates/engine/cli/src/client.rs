@@ -1,0 +1,354 @@
+//! The Docker Engine API client: HTTP/1.1 over the daemon's unix socket.
+//!
+//! Each request opens a fresh connection (the CLI makes few requests, and a fresh connection keeps
+//! streaming responses such as `pull` independent). The first request pings `/_ping` to learn the
+//! daemon's API version; every later path is prefixed with `/v<version>`, where the version is the
+//! lower of [`MAX_API_VERSION`] and what the daemon reports.
+
+use std::path::PathBuf;
+use std::pin::Pin;
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Method, Request, Response};
+use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::net::UnixStream;
+use tokio::sync::OnceCell;
+
+/// The newest API version this client speaks.
+pub const MAX_API_VERSION: &str = "1.44";
+/// What a daemon that does not report its version is assumed to speak (as the docker CLI does).
+const FALLBACK_API_VERSION: &str = "1.24";
+
+pub type Body = BoxBody<Bytes, std::io::Error>;
+
+/// The daemon could not be reached at all.
+#[derive(Debug)]
+pub struct ConnectError {
+    pub host: String,
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Cannot connect to the berth daemon at {}. Is the daemon running?",
+            self.host
+        )
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// The daemon answered with an error status; `message` is its `{"message": ...}`.
+#[derive(Debug)]
+pub struct DaemonError {
+    pub message: String,
+}
+
+impl std::fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Error response from daemon: {}", self.message)
+    }
+}
+
+impl std::error::Error for DaemonError {}
+
+pub struct Client {
+    host: String,
+    socket: PathBuf,
+    debug: bool,
+    version: OnceCell<String>,
+}
+
+impl Client {
+    /// `host` is `unix:///path/to.sock`; nothing else is supported yet.
+    pub fn new(host: &str, debug: bool) -> Result<Self> {
+        let Some(path) = host.strip_prefix("unix://") else {
+            bail!("unsupported host {host:?}: berth speaks only unix:///path sockets");
+        };
+        if path.is_empty() {
+            bail!("invalid host {host:?}: empty socket path");
+        }
+        Ok(Client {
+            host: host.to_string(),
+            socket: PathBuf::from(path),
+            debug,
+            version: OnceCell::new(),
+        })
+    }
+
+    /// The negotiated API version (pings the daemon the first time).
+    pub async fn api_version(&self) -> Result<&str> {
+        self.version
+            .get_or_try_init(|| async {
+                let resp = self
+                    .send(Method::GET, "/_ping".to_string(), &[], empty())
+                    .await?;
+                let reported = resp
+                    .headers()
+                    .get("API-Version")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                Ok::<_, anyhow::Error>(negotiate(reported.as_deref()))
+            })
+            .await
+            .map(String::as_str)
+    }
+
+    /// Sends `method /v<version><path_and_query>`; an error status becomes a [`DaemonError`].
+    pub async fn request(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        headers: &[(&str, String)],
+        body: Body,
+    ) -> Result<Response<Incoming>> {
+        let version = self.api_version().await?;
+        let uri = format!("/v{version}{path_and_query}");
+        let resp = self.send(method, uri, headers, body).await?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let bytes = resp.into_body().collect().await?.to_bytes();
+        Err(DaemonError {
+            message: error_message(&bytes),
+        }
+        .into())
+    }
+
+    pub async fn get_json<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<T> {
+        let resp = self
+            .request(Method::GET, path_and_query, &[], empty())
+            .await?;
+        read_json(resp).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        uri: String,
+        headers: &[(&str, String)],
+        body: Body,
+    ) -> Result<Response<Incoming>> {
+        if self.debug {
+            eprintln!("DEBU[berth] {method} {uri}");
+        }
+        let stream = UnixStream::connect(&self.socket)
+            .await
+            .map_err(|_| ConnectError {
+                host: self.host.clone(),
+            })?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|_| ConnectError {
+                host: self.host.clone(),
+            })?;
+        tokio::spawn(async move {
+            // The connection ends when the response body is dropped; its error, if any, also
+            // surfaces on the request or body future, so it is not reported twice here.
+            let _ = conn.await;
+        });
+        let mut req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("Host", "berth")
+            .header(
+                "User-Agent",
+                concat!("berth-cli/", env!("CARGO_PKG_VERSION")),
+            );
+        for (name, value) in headers {
+            req = req.header(*name, value);
+        }
+        let req = req.body(body)?;
+        sender
+            .send_request(req)
+            .await
+            .with_context(|| format!("request to the daemon at {}", self.host))
+    }
+}
+
+/// Picks the API version: the daemon's, capped at [`MAX_API_VERSION`].
+pub fn negotiate(reported: Option<&str>) -> String {
+    let Some(reported) = reported.filter(|v| parse_version(v).is_some()) else {
+        return FALLBACK_API_VERSION.to_string();
+    };
+    if parse_version(reported) < parse_version(MAX_API_VERSION) {
+        reported.to_string()
+    } else {
+        MAX_API_VERSION.to_string()
+    }
+}
+
+fn parse_version(v: &str) -> Option<(u32, u32)> {
+    let (major, minor) = v.split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// The `message` of a Docker error body, or the body itself when it is not JSON.
+pub fn error_message(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct ErrorBody {
+        message: String,
+    }
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(e) => e.message,
+        Err(_) => String::from_utf8_lossy(body).trim().to_string(),
+    }
+}
+
+pub async fn read_json<T: DeserializeOwned>(resp: Response<Incoming>) -> Result<T> {
+    let bytes = resp.into_body().collect().await?.to_bytes();
+    serde_json::from_slice(&bytes).context("decoding the daemon's response")
+}
+
+pub fn empty() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+pub fn json_body(value: &impl serde::Serialize) -> Result<Body> {
+    let bytes = serde_json::to_vec(value)?;
+    Ok(Full::new(Bytes::from(bytes))
+        .map_err(|never| match never {})
+        .boxed())
+}
+
+/// A request body streamed from `reader` (a file or stdin) in 64 KiB chunks.
+pub fn reader_body(reader: impl AsyncRead + Send + Sync + Unpin + 'static) -> Body {
+    let chunks = futures_util::stream::unfold(reader, |mut reader| async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        match reader.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(Frame::data(Bytes::from(buf))), reader))
+            }
+            Err(e) => Some((Err(e), reader)),
+        }
+    });
+    BodyExt::boxed(StreamBody::new(chunks))
+}
+
+/// The response body as a stream of chunks.
+pub fn body_stream(resp: Response<Incoming>) -> Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>> {
+    let body = resp.into_body();
+    Box::pin(
+        http_body_util::BodyStream::new(body).filter_map(|frame| async move {
+            match frame {
+                Ok(frame) => frame.into_data().ok().map(Ok),
+                Err(e) => Some(Err(anyhow::Error::from(e))),
+            }
+        }),
+    )
+}
+
+/// Builds a query string with percent-encoded values.
+#[derive(Default)]
+pub struct Query(String);
+
+impl Query {
+    pub fn new() -> Self {
+        Query(String::new())
+    }
+
+    pub fn add(mut self, key: &str, value: &str) -> Self {
+        self.0.push(if self.0.is_empty() { '?' } else { '&' });
+        self.0.push_str(&encode(key));
+        self.0.push('=');
+        self.0.push_str(&encode(value));
+        self
+    }
+
+    /// Adds `key=1` only when `flag` is set (how the docker CLI sends booleans).
+    pub fn flag(self, key: &str, flag: bool) -> Self {
+        if flag {
+            self.add(key, "1")
+        } else {
+            self
+        }
+    }
+
+    pub fn finish(self) -> String {
+        self.0
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Escapes an image name or ID for use as a path segment: `/` and `:` stay (the daemon routes
+/// `/images/{name:.*}/json`), everything else outside the unreserved set is encoded.
+pub fn path_name(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for part in s.split('/') {
+        if !out.is_empty() {
+            out.push('/');
+        }
+        out.push_str(&encode(part).replace("%3A", ":").replace("%40", "@"));
+    }
+    if s.starts_with('/') {
+        out.insert(0, '/');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation_never_exceeds_the_daemon_or_the_client() {
+        assert_eq!(negotiate(Some("1.50")), "1.44");
+        assert_eq!(negotiate(Some("1.44")), "1.44");
+        assert_eq!(negotiate(Some("1.41")), "1.41");
+        assert_eq!(negotiate(Some("1.9")), "1.9");
+        assert_eq!(negotiate(None), "1.24");
+        assert_eq!(negotiate(Some("garbage")), "1.24");
+    }
+
+    #[test]
+    fn error_bodies() {
+        assert_eq!(
+            error_message(br#"{"message":"No such image: x"}"#),
+            "No such image: x"
+        );
+        assert_eq!(error_message(b"page not found\n"), "page not found");
+    }
+
+    #[test]
+    fn queries_are_encoded() {
+        let q = Query::new()
+            .add("filters", r#"{"dangling":{"true":true}}"#)
+            .flag("all", true)
+            .flag("digests", false)
+            .finish();
+        assert_eq!(
+            q,
+            "?filters=%7B%22dangling%22%3A%7B%22true%22%3Atrue%7D%7D&all=1"
+        );
+        assert_eq!(path_name("localhost:5000/a/b:1"), "localhost:5000/a/b:1");
+        assert_eq!(path_name("a b@sha256:00"), "a%20b@sha256:00");
+    }
+
+    #[test]
+    fn only_unix_hosts() {
+        assert!(Client::new("unix:///run/x.sock", false).is_ok());
+        assert!(Client::new("tcp://1.2.3.4:2375", false).is_err());
+        assert!(Client::new("unix://", false).is_err());
+    }
+}

@@ -1,0 +1,74 @@
+//! `berth daemon`: runs the daemon in this process.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use berth_daemon::{DaemonOptions, DEFAULT_DATA_ROOT, DEFAULT_HOST};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Socket to listen on (unix:///path); may be repeated
+    #[arg(short = 'H', long = "host", value_name = "HOST")]
+    hosts: Vec<String>,
+    /// Root directory of persistent state
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_ROOT)]
+    data_root: PathBuf,
+    /// Registry to reach over plain HTTP or unverified TLS; may be repeated
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    insecure_registries: Vec<String>,
+    /// Enable debug mode
+    #[arg(short = 'D', long = "debug")]
+    debug: bool,
+}
+
+pub fn options(args: Args, global_debug: bool) -> DaemonOptions {
+    DaemonOptions {
+        hosts: if args.hosts.is_empty() {
+            vec![DEFAULT_HOST.to_string()]
+        } else {
+            args.hosts
+        },
+        data_root: args.data_root,
+        insecure_registries: args.insecure_registries,
+        debug: args.debug || global_debug,
+    }
+}
+
+pub fn run(args: Args, global_debug: bool) -> Result<()> {
+    berth_daemon::run(options(args, global_debug))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn flags_become_options() {
+        let t = T::parse_from([
+            "daemon",
+            "-H",
+            "unix:///tmp/a.sock",
+            "--host=unix:///tmp/b.sock",
+            "--data-root",
+            "/tmp/d",
+            "--insecure-registry",
+            "r:5000",
+        ]);
+        let o = options(t.args, true);
+        assert_eq!(o.hosts, ["unix:///tmp/a.sock", "unix:///tmp/b.sock"]);
+        assert_eq!(o.data_root, PathBuf::from("/tmp/d"));
+        assert_eq!(o.insecure_registries, ["r:5000"]);
+        assert!(o.debug);
+        let o = options(T::parse_from(["daemon"]).args, false);
+        assert_eq!(o.hosts, [DEFAULT_HOST]);
+        assert_eq!(o.data_root, PathBuf::from(DEFAULT_DATA_ROOT));
+        assert!(!o.debug);
+    }
+}

@@ -1,0 +1,84 @@
+//! `berth pull NAME[:TAG|@DIGEST]`: `POST /images/create?fromImage=..&tag=..`, with progress.
+
+use anyhow::Result;
+use berth_core::Reference;
+use hyper::Method;
+
+use crate::client::{empty, Query};
+use crate::commands::{print, Ctx};
+use crate::progress;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Suppress verbose output
+    #[arg(short, long)]
+    quiet: bool,
+    /// Set platform if server is multi-platform capable
+    #[arg(long, value_name = "PLATFORM")]
+    platform: Option<String>,
+    #[arg(value_name = "NAME[:TAG|@DIGEST]")]
+    name: String,
+}
+
+pub async fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    let named = Reference::parse_named(&args.name)?;
+    let reference = Reference::parse(&args.name)?;
+    if named.tag().is_none() && named.digest().is_none() && !args.quiet {
+        print("Using default tag: latest\n")?;
+    }
+    let tag_or_digest = match (reference.digest(), reference.tag()) {
+        (Some(d), _) => d.as_ref().to_string(),
+        (None, Some(t)) => t.to_string(),
+        (None, None) => unreachable!("Reference::parse adds the default tag"),
+    };
+    let mut query = Query::new()
+        .add("fromImage", &reference.familiar_repository())
+        .add("tag", &tag_or_digest);
+    if let Some(p) = &args.platform {
+        query = query.add("platform", p);
+    }
+    let auth = super::registry_auth(ctx, &reference)?;
+    let resp = ctx
+        .client
+        .request(
+            Method::POST,
+            &format!("/images/create{}", query.finish()),
+            &[auth],
+            empty(),
+        )
+        .await?;
+    let mut sink = progress::stdout_sink(args.quiet);
+    progress::display(resp, sink.as_mut()).await?;
+    drop(sink);
+    print(&format!("{}\n", full_name(&reference)))
+}
+
+/// `docker.io/library/busybox:latest`: how docker names what it pulled.
+pub fn full_name(reference: &Reference) -> String {
+    let mut s = reference.repository();
+    if let Some(d) = reference.digest() {
+        s.push('@');
+        s.push_str(d.as_ref());
+    } else if let Some(t) = reference.tag() {
+        s.push(':');
+        s.push_str(t);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_names() {
+        assert_eq!(
+            full_name(&Reference::parse("busybox").unwrap()),
+            "docker.io/library/busybox:latest"
+        );
+        assert_eq!(
+            full_name(&Reference::parse("localhost:5000/a/b:1").unwrap()),
+            "localhost:5000/a/b:1"
+        );
+    }
+}
