@@ -309,20 +309,22 @@ pub fn render_df(du: &DiskUsage, verbose: bool, now: i64) -> String {
         "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tCONTAINERS\n",
     );
     for img in images {
-        for row in super::image::ls::rows_for(img, false) {
-            let shared = img.shared_size.max(0);
-            t.push_str(&format!(
-                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
-                row.repository,
-                row.tag,
-                short_id(&img.id, false),
-                since(img.created, now),
-                human_size(img.size),
-                human_size(shared),
-                human_size(img.size - shared),
-                img.containers.max(0)
-            ));
-        }
+        // One row per image, named by its first repository and tag, as docker shows it.
+        let Some(row) = super::image::ls::rows_for(img, false).into_iter().next() else {
+            continue;
+        };
+        let shared = img.shared_size.max(0);
+        t.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            row.repository,
+            row.tag,
+            short_id(&img.id, false),
+            since(img.created, now),
+            human_size_precision(img.size as f64, 3),
+            human_size(shared),
+            human_size(img.size - shared),
+            img.containers.max(0)
+        ));
     }
     out.push_str(&tabwrite(&t));
     out.push_str("\nContainers space usage:\n\n");

@@ -77,7 +77,8 @@ pub fn render(items: &[HistoryItem], args: &Args, now: i64) -> Result<String> {
         format,
         "{{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}",
     )?;
-    let headers = json!({"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
+    let created = if args.human { "CREATED" } else { "CREATED AT" };
+    let headers = json!({"ID": "IMAGE", "CreatedSince": created, "CreatedAt": "CREATED AT",
         "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"});
     let rows: Vec<Value> = items.iter().map(|h| row_value(h, args, now)).collect();
     list.render(&rows, &headers)
