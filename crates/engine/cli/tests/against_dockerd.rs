@@ -72,6 +72,40 @@ impl Drop for Scratch {
     }
 }
 
+/// Host paths dockerd creates outside its data and exec roots (its identity key, its plugin
+/// socket directory); those that did not exist before the test are removed after it.
+struct HostLeftovers(Vec<PathBuf>);
+
+impl HostLeftovers {
+    fn record() -> Self {
+        let paths = ["/etc/docker/key.json", "/run/docker", "/etc/docker"];
+        HostLeftovers(
+            paths
+                .iter()
+                .map(PathBuf::from)
+                .filter(|p| !p.exists())
+                .collect(),
+        )
+    }
+}
+
+impl Drop for HostLeftovers {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let removed = if p.is_dir() {
+                std::fs::remove_dir_all(p)
+            } else {
+                std::fs::remove_file(p)
+            };
+            if let Err(e) = removed {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    eprintln!("could not remove {}: {e}", p.display());
+                }
+            }
+        }
+    }
+}
+
 struct Env {
     host: String,
     docker: PathBuf,
@@ -212,6 +246,7 @@ fn image_commands_match_the_docker_cli() {
     }
     let script =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../scripts/make-busybox-rootfs.sh");
+    let leftovers = HostLeftovers::record();
     let dir = PathBuf::from(format!("/tmp/berth-cli-it-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -265,6 +300,7 @@ fn image_commands_match_the_docker_cli() {
     exercise(&env, &tarball);
     drop(daemon);
     drop(scratch);
+    drop(leftovers);
 }
 
 fn effective_uid() -> u32 {
