@@ -351,4 +351,103 @@ mod tests {
         assert!(Client::new("tcp://1.2.3.4:2375", false).is_err());
         assert!(Client::new("unix://", false).is_err());
     }
+
+    /// A stand-in daemon on a unix socket that reports `version` from `/_ping`, records
+    /// each request's URI, and answers `/images/nope/json` with a Docker error body.
+    async fn fake_daemon(
+        version: &'static str,
+    ) -> (PathBuf, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use hyper::service::service_fn;
+        let dir = std::env::temp_dir().join(format!(
+            "berth-cli-client-test-{}-{version}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("d.sock");
+        let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: Request<Incoming>| {
+                        let log = log.clone();
+                        async move {
+                            let auth = req
+                                .headers()
+                                .get("X-Registry-Auth")
+                                .map(|v| format!(" auth={}", v.to_str().unwrap()))
+                                .unwrap_or_default();
+                            log.lock().unwrap().push(format!(
+                                "{} {}{auth}",
+                                req.method(),
+                                req.uri()
+                            ));
+                            let (status, body) = if req.uri().path().ends_with("/images/nope/json")
+                            {
+                                (404, r#"{"message":"No such image: nope"}"#)
+                            } else {
+                                (200, "[]")
+                            };
+                            Response::builder()
+                                .status(status)
+                                .header("API-Version", version)
+                                .body(Full::new(Bytes::from(body)))
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        (dir, seen)
+    }
+
+    #[tokio::test]
+    async fn negotiates_once_then_prefixes_and_maps_errors() {
+        for (reported, prefix) in [("1.50", "/v1.44/"), ("1.41", "/v1.41/")] {
+            let (dir, seen) = fake_daemon(reported).await;
+            let host = format!("unix://{}", dir.join("d.sock").display());
+            let client = Client::new(&host, false).unwrap();
+            let _: Vec<serde_json::Value> = client.get_json("/images/json").await.unwrap();
+            let resp = client
+                .request(
+                    Method::POST,
+                    "/images/create",
+                    &[("X-Registry-Auth", "e30=".into())],
+                    empty(),
+                )
+                .await
+                .unwrap();
+            drop(resp);
+            let err = client
+                .request(Method::GET, "/images/nope/json", &[], empty())
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "Error response from daemon: No such image: nope"
+            );
+            assert_eq!(
+                *seen.lock().unwrap(),
+                [
+                    "GET /_ping".to_string(),
+                    format!("GET {prefix}images/json"),
+                    format!("POST {prefix}images/create auth=e30="),
+                    format!("GET {prefix}images/nope/json"),
+                ]
+            );
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+        let gone = Client::new("unix:///nonexistent/x.sock", false).unwrap();
+        let err = gone
+            .get_json::<serde_json::Value>("/info")
+            .await
+            .unwrap_err();
+        assert!(err.downcast_ref::<ConnectError>().is_some(), "{err}");
+    }
 }
