@@ -267,7 +267,10 @@ mod tests {
         let local = credentials_from_docker_config(&path, "localhost:5000")
             .unwrap()
             .unwrap();
-        assert_eq!((local.username.as_str(), local.password.as_str()), ("u", "p"));
+        assert_eq!(
+            (local.username.as_str(), local.password.as_str()),
+            ("u", "p")
+        );
         assert!(credentials_from_docker_config(&path, "other:5000")
             .unwrap()
             .is_none());

@@ -217,7 +217,8 @@ fn check_repo(repo: &str) -> Result<(), RemoteError> {
         && repo.len() <= 255
         && repo.split('/').all(|c| {
             !c.is_empty()
-                && c.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-'))
+                && c.bytes()
+                    .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-'))
                 && c.as_bytes()[0].is_ascii_alphanumeric()
         });
     if valid {
@@ -392,7 +393,12 @@ impl RegistryClient {
     pub async fn check_login(&self) -> Result<(), RemoteError> {
         let what = format!("login to {}", self.inner.host);
         let resp = self
-            .send(&what, &[], |http, base| Ok(http.get(base.join("v2/")?)), true)
+            .send(
+                &what,
+                &[],
+                |http, base| Ok(http.get(base.join("v2/")?)),
+                true,
+            )
             .await?;
         if resp.status().is_success() {
             Ok(())
@@ -583,7 +589,11 @@ impl RegistryClient {
         }
         let mut scopes = vec![push_scope(repo)];
         scopes.extend(mount_from.map(pull_scope));
-        if self.blob_size_scoped(repo, digest, &scopes).await?.is_some() {
+        if self
+            .blob_size_scoped(repo, digest, &scopes)
+            .await?
+            .is_some()
+        {
             return Ok(PushOutcome::Exists);
         }
         let what = format!("blob upload {}/{repo}@{digest}", self.inner.host);
@@ -611,7 +621,7 @@ impl RegistryClient {
         let mut location = self.location(&what, &resp).await?;
         location
             .query_pairs_mut()
-            .append_pair("digest", &digest.to_string());
+            .append_pair("digest", digest.as_ref());
 
         let body = match source {
             BlobSource::Bytes(bytes) => {
@@ -624,12 +634,13 @@ impl RegistryClient {
                 reqwest::Body::from(bytes)
             }
             BlobSource::File(path) => {
-                let file = tokio::fs::File::open(&path)
-                    .await
-                    .map_err(|source| RemoteError::Io {
-                        path: path.clone(),
-                        source,
-                    })?;
+                let file =
+                    tokio::fs::File::open(&path)
+                        .await
+                        .map_err(|source| RemoteError::Io {
+                            path: path.clone(),
+                            source,
+                        })?;
                 let len = file
                     .metadata()
                     .await
@@ -721,8 +732,8 @@ impl RegistryClient {
         if resp.status() != StatusCode::CREATED {
             return Err(self.fail(&what, resp).await);
         }
-        if let Some(announced) =
-            header_str(resp.headers(), "docker-content-digest").and_then(|d| d.parse::<Digest>().ok())
+        if let Some(announced) = header_str(resp.headers(), "docker-content-digest")
+            .and_then(|d| d.parse::<Digest>().ok())
         {
             if announced.algorithm() == digest.algorithm() && announced != digest {
                 return Err(RemoteError::DigestMismatch {
@@ -784,7 +795,9 @@ impl RegistryClient {
     ) -> Result<Response, RemoteError> {
         let base = self.base().await?;
         let auth = self.authorization(scopes).await?;
-        let resp = self.execute(what, build(&self.inner.http, base), &auth).await?;
+        let resp = self
+            .execute(what, build(&self.inner.http, base), &auth)
+            .await?;
         if resp.status() != StatusCode::UNAUTHORIZED || !retry {
             return Ok(resp);
         }
@@ -829,12 +842,10 @@ impl RegistryClient {
             Some(value) => req.header(header::AUTHORIZATION, value.clone()),
             None => req,
         };
-        req.send()
-            .await
-            .map_err(|source| RemoteError::Unreachable {
-                host: self.inner.host.clone(),
-                source,
-            })
+        req.send().await.map_err(|source| RemoteError::Unreachable {
+            host: self.inner.host.clone(),
+            source,
+        })
     }
 
     /// The base URL, found by the first call: `GET /v2/` over HTTPS, then over plain HTTP when
@@ -1068,7 +1079,10 @@ mod tests {
 
     #[test]
     fn content_range_and_links() {
-        assert_eq!(parse_content_range("bytes 10-99/100"), Some((10, Some(100))));
+        assert_eq!(
+            parse_content_range("bytes 10-99/100"),
+            Some((10, Some(100)))
+        );
         assert_eq!(parse_content_range("bytes 10-99/*"), Some((10, None)));
         assert_eq!(parse_content_range("items 1-2/3"), None);
         let mut headers = HeaderMap::new();
@@ -1089,7 +1103,10 @@ mod tests {
         for bad in ["", "App", "a//b", "a/../b", "/a", "a/", "a?b", "a b"] {
             assert!(check_repo(bad).is_err(), "{bad:?}");
         }
-        assert!(matches!(ManifestRef::parse("v1.0_rc-1"), Ok(ManifestRef::Tag(_))));
+        assert!(matches!(
+            ManifestRef::parse("v1.0_rc-1"),
+            Ok(ManifestRef::Tag(_))
+        ));
         assert!(matches!(
             ManifestRef::parse(
                 "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"

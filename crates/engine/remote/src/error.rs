@@ -197,7 +197,8 @@ mod tests {
 
     #[test]
     fn registry_codes_map_to_kinds() {
-        let body = br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}}]}"#;
+        let body =
+            br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}}]}"#;
         let err = status_error("h", "manifest h/app:1", StatusCode::NOT_FOUND, body);
         assert_eq!(err.kind(), ErrorKind::NotFound);
         assert!(err.to_string().contains("manifest h/app:1"), "{err}");

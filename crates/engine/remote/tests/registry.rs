@@ -222,9 +222,7 @@ async fn push_then_pull_through_the_distribution_server() -> Result<()> {
     assert_eq!(by_tag.bytes.as_ref(), manifest.as_slice());
     assert_eq!(by_tag.media_type, OCI_MANIFEST);
     assert_eq!(by_tag.digest, digest);
-    let by_digest = client
-        .get_manifest("team/app", &digest.to_string())
-        .await?;
+    let by_digest = client.get_manifest("team/app", digest.as_ref()).await?;
     assert_eq!(by_digest.bytes, by_tag.bytes);
 
     // Blobs: whole, resumed from an offset, and their sizes.
@@ -327,7 +325,7 @@ async fn push_then_pull_through_the_distribution_server() -> Result<()> {
 
     // A manifest pushed by digest must match it.
     let err = client
-        .put_manifest("team/app", &absent.to_string(), OCI_MANIFEST, manifest)
+        .put_manifest("team/app", absent.as_ref(), OCI_MANIFEST, manifest)
         .await
         .unwrap_err();
     assert!(matches!(err, RemoteError::DigestMismatch { .. }), "{err}");
@@ -401,7 +399,11 @@ async fn basic_auth_with_htpasswd() -> Result<()> {
         password: "looking-glass".into(),
     };
 
-    let err = registry.client(Some(wrong)).check_login().await.unwrap_err();
+    let err = registry
+        .client(Some(wrong))
+        .check_login()
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
     let err = registry
         .client(None)
@@ -437,7 +439,9 @@ struct TokenServer {
 impl TokenServer {
     async fn start(dir: &Path, user: &'static str, password: &'static str) -> Result<TokenServer> {
         let status = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
             .args(["-subj", "/CN=berth-test-token"])
             .arg("-keyout")
             .arg(dir.join("token.key"))
