@@ -83,6 +83,11 @@ impl Client {
         })
     }
 
+    /// Whether `-D` asked for request logging.
+    pub fn debug(&self) -> bool {
+        self.debug
+    }
+
     /// The negotiated API version (pings the daemon the first time).
     pub async fn api_version(&self) -> Result<&str> {
         self.version

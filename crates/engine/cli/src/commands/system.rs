@@ -69,10 +69,13 @@ pub async fn version(ctx: &Ctx, args: VersionArgs) -> Result<()> {
         print(&formatted(f, &value)?)?;
         return server.map(|_| ());
     }
+    let api = match ctx.client.api_version().await {
+        Ok(v) if v != MAX_API_VERSION => format!("{v} (downgraded from {MAX_API_VERSION})"),
+        _ => MAX_API_VERSION.to_string(),
+    };
     let mut out = format!(
-        "Client:\n Version:\t{}\n API version:\t{}\n OS/Arch:\t{}/{}\n",
+        "Client:\n Version:\t{}\n API version:\t{api}\n OS/Arch:\t{}/{}\n",
         client["Version"].as_str().unwrap_or(""),
-        ctx.client.api_version().await.unwrap_or(MAX_API_VERSION),
         client["Os"].as_str().unwrap_or(""),
         client["Arch"].as_str().unwrap_or(""),
     );
@@ -129,7 +132,12 @@ pub async fn info(ctx: &Ctx, args: InfoArgs) -> Result<()> {
     if let Some(f) = &args.format {
         return print(&formatted(f, &info)?);
     }
-    print(&render_info(&info))
+    print(&format!(
+        "Client:\n Version:    {}\n Debug Mode: {}\n\n{}",
+        env!("CARGO_PKG_VERSION"),
+        ctx.client.debug(),
+        render_info(&info)
+    ))
 }
 
 fn render_info(i: &Value) -> String {
