@@ -61,11 +61,9 @@ pub fn filters_json(filters: &[String]) -> Result<Option<String>> {
 
 /// Asks `question [y/N]` on the terminal; true only for `y` or `Y`.
 pub fn confirm(question: &str) -> Result<bool> {
-    let mut err = std::io::stderr();
     let mut out = std::io::stdout();
     write!(out, "{question}\nAre you sure you want to continue? [y/N] ")?;
     out.flush()?;
-    err.flush()?;
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y"))
