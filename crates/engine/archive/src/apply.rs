@@ -775,7 +775,9 @@ impl<'o> Applier<'o> {
     /// Directories' modes and times, after everything inside them was written.
     fn finish_dirs(&mut self) -> Result<(), ArchiveError> {
         let dirs = std::mem::take(&mut self.dirs);
-        for (path, meta) in dirs {
+        // Children before parents: a parent that loses its write or search bit last cannot get
+        // in the way of its children (for callers without CAP_DAC_OVERRIDE).
+        for (path, meta) in dirs.into_iter().rev() {
             let comps: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
             let hdr = EntryHeader {
                 typeflag: b'5',

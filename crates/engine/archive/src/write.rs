@@ -23,7 +23,10 @@ use crate::ArchiveError;
 
 const BLOCK: usize = 512;
 const WRITE_BUFFER: usize = 1024 * 1024;
-const OVERLAY_PREFIXES: [&[u8]; 2] = [b"trusted.overlay.", b"user.overlay."];
+const OVERLAY_PREFIX: &[u8] = b"trusted.overlay.";
+/// Overlayfs mounted with `userxattr` (rootless) keeps its bookkeeping here; only an upper dir
+/// is read with this prefix reserved, a plain tree keeps such xattrs as user data.
+const USER_OVERLAY_PREFIX: &[u8] = b"user.overlay.";
 
 /// The whole tree under `root` as a well-formed tar (sorted, deterministic, PAX for long
 /// names/xattrs). `root` itself is not an entry.
@@ -79,7 +82,7 @@ struct Node {
 }
 
 impl Node {
-    fn read(abs: PathBuf, rel: Vec<u8>) -> Result<Node, ArchiveError> {
+    fn read(abs: PathBuf, rel: Vec<u8>, source: Source) -> Result<Node, ArchiveError> {
         let meta = fs::symlink_metadata(&abs).map_err(|e| ArchiveError::tree(&abs, "lstat", e))?;
         let mut xattrs = Vec::new();
         let mut overlay = Vec::new();
@@ -96,7 +99,14 @@ impl Node {
                     continue;
                 };
                 let name = name.as_bytes().to_vec();
-                match OVERLAY_PREFIXES.iter().find(|p| name.starts_with(p)) {
+                let prefix = if name.starts_with(OVERLAY_PREFIX) {
+                    Some(OVERLAY_PREFIX)
+                } else if source == Source::OverlayUpper && name.starts_with(USER_OVERLAY_PREFIX) {
+                    Some(USER_OVERLAY_PREFIX)
+                } else {
+                    None
+                };
+                match prefix {
                     Some(p) => overlay.push((name[p.len()..].to_vec(), value)),
                     None => xattrs.push((name, value)),
                 }
@@ -221,7 +231,11 @@ impl<W: Write> TarWriter<W> {
         source: Source,
     ) -> Result<(), ArchiveError> {
         for name in sorted_children(dir)? {
-            let node = Node::read(dir.join(OsStr::from_bytes(&name)), rel_join(rel, &name))?;
+            let node = Node::read(
+                dir.join(OsStr::from_bytes(&name)),
+                rel_join(rel, &name),
+                source,
+            )?;
             if source == Source::OverlayUpper {
                 for key in [&b"redirect"[..], b"metacopy"] {
                     if node.overlay_flag(key).is_some() {
@@ -274,7 +288,11 @@ impl<W: Write> TarWriter<W> {
                 std::cmp::Ordering::Less => {
                     // Deleted.
                     let name = &lower_names[i];
-                    let l = Node::read(lower.join(OsStr::from_bytes(name)), rel_join(rel, name))?;
+                    let l = Node::read(
+                        lower.join(OsStr::from_bytes(name)),
+                        rel_join(rel, name),
+                        Source::Tree,
+                    )?;
                     self.flush_pending(pending)?;
                     let mut wh = b".wh.".to_vec();
                     wh.extend_from_slice(name);
@@ -284,7 +302,11 @@ impl<W: Write> TarWriter<W> {
                 std::cmp::Ordering::Greater => {
                     // Added.
                     let name = &upper_names[j];
-                    let u = Node::read(upper.join(OsStr::from_bytes(name)), rel_join(rel, name))?;
+                    let u = Node::read(
+                        upper.join(OsStr::from_bytes(name)),
+                        rel_join(rel, name),
+                        Source::Tree,
+                    )?;
                     self.flush_pending(pending)?;
                     self.append_node(&u)?;
                     if u.is_dir() {
@@ -294,8 +316,16 @@ impl<W: Write> TarWriter<W> {
                 }
                 std::cmp::Ordering::Equal => {
                     let name = &upper_names[j];
-                    let l = Node::read(lower.join(OsStr::from_bytes(name)), rel_join(rel, name))?;
-                    let u = Node::read(upper.join(OsStr::from_bytes(name)), rel_join(rel, name))?;
+                    let l = Node::read(
+                        lower.join(OsStr::from_bytes(name)),
+                        rel_join(rel, name),
+                        Source::Tree,
+                    )?;
+                    let u = Node::read(
+                        upper.join(OsStr::from_bytes(name)),
+                        rel_join(rel, name),
+                        Source::Tree,
+                    )?;
                     if l.is_dir() && u.is_dir() {
                         let depth = pending.len();
                         let (l_abs, u_abs, u_rel) = (l.abs.clone(), u.abs.clone(), u.rel.clone());

@@ -545,3 +545,70 @@ fn gnu_tar_archives_round_trip() {
     // Symlink times are not compared: GNU tar does not record them.
     assert_eq!(common::snapshot(&out), common::snapshot(&src));
 }
+
+#[test]
+fn a_directory_replaces_a_symlink_instead_of_following_it() {
+    let dir = tempdir();
+    let outside = dir.path().join("outside");
+    let target = dir.path().join("root");
+    fs::create_dir(&outside).unwrap();
+    fs::create_dir(&target).unwrap();
+    let mut tar = RawTar::new();
+    tar.add(Hdr::symlink("d", outside.to_str().unwrap()))
+        .add(Hdr::dir("d/"))
+        .add(Hdr::file("d/f", b"inside"));
+    apply(&tar.finish(), &target, &overlay()).unwrap();
+    assert!(fs::symlink_metadata(target.join("d")).unwrap().is_dir());
+    assert_eq!(fs::read(target.join("d/f")).unwrap(), b"inside");
+    assert!(fs::read_dir(&outside).unwrap().next().is_none());
+}
+
+#[test]
+fn ownership_is_kept_only_with_same_owner() {
+    let dir = tempdir();
+    let mut tar = RawTar::new();
+    tar.add(Hdr::file("f", b"").owner(1234, 4321).mode(0o2755))
+        .add(Hdr::dir("d/").owner(1234, 4321));
+    let opts = ApplyOptions {
+        same_owner: false,
+        ..overlay()
+    };
+    apply(&tar.finish(), dir.path(), &opts).unwrap();
+    let me = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
+    let m = fs::metadata(dir.path().join("f")).unwrap();
+    assert_eq!((m.uid(), m.gid()), me);
+    assert_eq!(m.mode() & 0o7777, 0o2755);
+    let m = fs::metadata(dir.path().join("d")).unwrap();
+    assert_eq!((m.uid(), m.gid()), me);
+
+    let other = tempdir();
+    apply(&tar.finish(), other.path(), &overlay()).unwrap();
+    let m = fs::metadata(other.path().join("f")).unwrap();
+    assert_eq!(
+        (m.uid(), m.gid()),
+        (1234, 4321),
+        "root keeps the header's owner by default"
+    );
+}
+
+#[test]
+fn sparse_and_unknown_entry_types_are_refused() {
+    let mut tar = RawTar::new();
+    tar.pax(&[("GNU.sparse.map", b"0,10")])
+        .add(Hdr::file("sparse", b"0123456789"));
+    let err = apply(&tar.finish(), tempdir().path(), &overlay()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"layer entry "sparse": unsupported tar entry type 'S'"#
+    );
+    let mut tar2 = RawTar::new();
+    tar2.add(Hdr::new("weird", b'Z'));
+    let err = apply(&tar2.finish(), tempdir().path(), &overlay()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"layer entry "weird": unsupported tar entry type 'Z'"#
+    );
+}

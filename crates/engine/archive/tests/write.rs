@@ -39,6 +39,8 @@ fn sample_tree(root: &Path) {
     std::os::unix::fs::lchown(root.join("owned"), Some(4_000_000), Some(77)).unwrap();
     xattr::set(root.join("owned"), "user.mime", b"text/plain").unwrap();
     xattr::set(root.join("owned"), "trusted.t", b"\x00bin").unwrap();
+    // Only an overlay upper dir reserves user.overlay.*; in a plain tree it is user data.
+    xattr::set(root.join("owned"), "user.overlay.note", b"kept").unwrap();
     nix::unistd::mkfifo(
         &root.join("fifo"),
         nix::sys::stat::Mode::from_bits_truncate(0o600),
