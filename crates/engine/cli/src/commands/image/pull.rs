@@ -26,10 +26,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<()> {
     if named.tag().is_none() && named.digest().is_none() && !args.quiet {
         print("Using default tag: latest\n")?;
     }
-    let tag_or_digest = match (reference.digest(), reference.tag()) {
-        (Some(d), _) => d.as_ref().to_string(),
-        (None, Some(t)) => t.to_string(),
-        (None, None) => unreachable!("Reference::parse adds the default tag"),
+    // Reference::parse gives every reference a tag or a digest; the digest wins, as in docker.
+    let tag_or_digest = match reference.digest() {
+        Some(d) => d.as_ref().to_string(),
+        None => reference.tag().unwrap_or("latest").to_string(),
     };
     let mut query = Query::new()
         .add("fromImage", &reference.familiar_repository())
