@@ -340,6 +340,16 @@ impl<'o> Applier<'o> {
         ArchiveError::refused(&hdr.display_path(), reason)
     }
 
+    /// A directory that `open_dir` just created is gone again: something else is changing the
+    /// target while the layer is applied.
+    fn vanished(hdr: &EntryHeader) -> ArchiveError {
+        ArchiveError::apply(
+            &hdr.display_path(),
+            "open parent directory",
+            io::Error::new(io::ErrorKind::NotFound, "created directory disappeared"),
+        )
+    }
+
     fn io<'h>(
         hdr: &'h EntryHeader,
         op: &'static str,
@@ -420,7 +430,7 @@ impl<'o> Applier<'o> {
             hdr,
             true,
         )?
-        .expect("created");
+        .ok_or_else(|| Self::vanished(hdr))?;
         let mut removed_dir = false;
         match kind {
             SFlag::S_IFREG => {
@@ -532,7 +542,7 @@ impl<'o> Applier<'o> {
             hdr,
             true,
         )?
-        .expect("created");
+        .ok_or_else(|| Self::vanished(hdr))?;
         match mkdirat(dir, name, Mode::from_bits_truncate(0o700)) {
             Ok(()) => {}
             Err(Errno::EEXIST) => {
@@ -655,7 +665,7 @@ impl<'o> Applier<'o> {
             hdr,
             true,
         )?
-        .expect("created");
+        .ok_or_else(|| Self::vanished(hdr))?;
         let link = |dir: BorrowedFd<'_>| {
             linkat(target_dir.as_fd(), target_name, dir, name, AtFlags::empty())
         };
@@ -698,7 +708,7 @@ impl<'o> Applier<'o> {
                     hdr,
                     true,
                 )?
-                .expect("created");
+                .ok_or_else(|| Self::vanished(hdr))?;
                 if opaque {
                     let file = File::from(dir.try_clone_to_owned().map_err(Self::io(hdr, "dup"))?);
                     xattr::FileExt::set_xattr(&file, "trusted.overlay.opaque", b"y")
