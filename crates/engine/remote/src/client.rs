@@ -856,13 +856,20 @@ impl RegistryClient {
             .get_or_try_init(|| async {
                 let host = &self.inner.host;
                 let https = Url::parse(&format!("https://{host}/")).expect("checked in new");
-                let err = match self.ping(&https).await {
+                // With a plain HTTP fallback, do not wait long on a server that never answers
+                // a TLS handshake.
+                let probe_timeout = if self.inner.allow_http {
+                    Some(Duration::from_secs(10))
+                } else {
+                    None
+                };
+                let err = match self.ping(&https, probe_timeout).await {
                     Ok(()) => return Ok(https),
                     Err(err) => err,
                 };
                 if self.inner.allow_http {
                     let http = Url::parse(&format!("http://{host}/")).expect("checked in new");
-                    if self.ping(&http).await.is_ok() {
+                    if self.ping(&http, None).await.is_ok() {
                         return Ok(http);
                     }
                 }
@@ -874,9 +881,13 @@ impl RegistryClient {
             .await
     }
 
-    async fn ping(&self, base: &Url) -> Result<(), reqwest::Error> {
+    async fn ping(&self, base: &Url, timeout: Option<Duration>) -> Result<(), reqwest::Error> {
         let url = base.join("v2/").expect("a constant path");
-        let resp = self.inner.http.get(url).send().await?;
+        let mut req = self.inner.http.get(url);
+        if let Some(timeout) = timeout {
+            req = req.timeout(timeout);
+        }
+        let resp = req.send().await?;
         if resp.status() == StatusCode::UNAUTHORIZED {
             if let Some(challenge) = challenge_of(&resp) {
                 *self.inner.challenge.lock().expect("challenge lock") = challenge;
@@ -1094,6 +1105,25 @@ mod tests {
             next_link(&headers).as_deref(),
             Some("/v2/app/tags/list?last=b&n=2")
         );
+    }
+
+    #[tokio::test]
+    async fn blob_stream_drops_what_a_range_ignoring_server_resends() {
+        use futures_util::StreamExt;
+        let chunks: Vec<reqwest::Result<Bytes>> = vec![
+            Ok(Bytes::from_static(b"0123")),
+            Ok(Bytes::from_static(b"4567")),
+            Ok(Bytes::from_static(b"89")),
+        ];
+        let stream = BlobStream {
+            offset: 6,
+            total: Some(10),
+            host: "h".into(),
+            skip: 6,
+            body: Box::pin(futures_util::stream::iter(chunks)),
+        };
+        let got: Vec<Bytes> = stream.map(|c| c.unwrap()).collect().await;
+        assert_eq!(got, [Bytes::from_static(b"67"), Bytes::from_static(b"89")]);
     }
 
     #[test]

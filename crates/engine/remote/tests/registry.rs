@@ -681,3 +681,84 @@ async fn unreachable_registry_is_unavailable_and_named() -> Result<()> {
     assert!(err.to_string().contains(&host), "{err}");
     Ok(())
 }
+
+/// A hand-written server for what the distribution server never does: redirect blobs to
+/// storage that ignores Range, serve oversized manifests, or announce a wrong digest.
+async fn start_odd_registry(blob: Bytes) -> Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let blob = blob.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                    // A TLS ClientHello (the client tries HTTPS first): answer as Go's
+                    // net/http does, so the client falls back to plain HTTP at once.
+                    if head.first() == Some(&0x16) {
+                        let _ = conn.write_all(b"HTTP/1.0 400 Bad Request\r\n\r\n").await;
+                        return;
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).to_string();
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let ok = |ctype: &str, extra: &str, body: &[u8]| {
+                    let mut r = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
+                        body.len()
+                    )
+                    .into_bytes();
+                    r.extend_from_slice(body);
+                    r
+                };
+                let response = match path.as_str() {
+                    "/v2/" => ok("application/json", "", b"{}"),
+                    "/v2/odd/manifests/huge" => ok(OCI_MANIFEST, "", &vec![b' '; 5 << 20]),
+                    "/v2/odd/manifests/lying" => ok(
+                        OCI_MANIFEST,
+                        &format!("Docker-Content-Digest: {}\r\n", sha256_digest(b"other")),
+                        b"{}",
+                    ),
+                    p if p.starts_with("/v2/odd/blobs/") => format!(
+                        "HTTP/1.1 307 Temporary Redirect\r\nLocation: /storage/blob\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    )
+                    .into_bytes(),
+                    "/storage/blob" => ok("application/octet-stream", "", &blob),
+                    _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        .to_vec(),
+                };
+                let _ = conn.write_all(&response).await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+#[tokio::test]
+async fn redirects_range_ignoring_storage_and_bad_manifests() -> Result<()> {
+    let data = Bytes::from(blob(100_000, 5));
+    let digest = sha256_digest(&data);
+    let addr = start_odd_registry(data.clone()).await?;
+    let client = RegistryClient::new(&addr.to_string(), ClientOptions::default())?;
+
+    // Redirected, and the storage sends the whole blob although bytes 40000- were asked for.
+    let (whole, total) = fetch_blob(&client, "odd", &digest, 0).await?;
+    assert!(whole == data);
+    assert_eq!(total, Some(data.len() as u64));
+    let (tail, total) = fetch_blob(&client, "odd", &digest, 40_000).await?;
+    assert!(tail == data[40_000..], "the resent head is dropped");
+    assert_eq!(total, Some(data.len() as u64));
+
+    let err = client.get_manifest("odd", "huge").await.unwrap_err();
+    assert!(matches!(err, RemoteError::ManifestTooLarge { .. }), "{err}");
+    let err = client.get_manifest("odd", "lying").await.unwrap_err();
+    assert!(matches!(err, RemoteError::DigestMismatch { .. }), "{err}");
+    let err = client.get_manifest("odd", "absent").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    Ok(())
+}
