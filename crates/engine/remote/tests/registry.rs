@@ -724,10 +724,8 @@ async fn start_odd_registry(blob: Bytes) -> Result<SocketAddr> {
                         &format!("Docker-Content-Digest: {}\r\n", sha256_digest(b"other")),
                         b"{}",
                     ),
-                    p if p.starts_with("/v2/odd/blobs/") => format!(
-                        "HTTP/1.1 307 Temporary Redirect\r\nLocation: /storage/blob\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    )
-                    .into_bytes(),
+                    p if p.starts_with("/v2/odd/blobs/") => b"HTTP/1.1 307 Temporary Redirect\r\nLocation: /storage/blob\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_vec(),
                     "/storage/blob" => ok("application/octet-stream", "", &blob),
                     _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                         .to_vec(),
