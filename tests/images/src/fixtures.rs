@@ -210,7 +210,9 @@ pub enum Format {
     Oci,
     /// Docker schema2 (`--format v2s2`).
     V2s2,
-    /// OCI with zstd layers (`--dest-compress-format zstd`).
+    /// OCI with zstd layers (`--dest-compress-format zstd`). skopeo 1.9 reuses
+    /// a gzip blob the registry already holds instead of recompressing it: push
+    /// zstd only into a registry that has never seen the layers.
     Zstd,
     /// An index with all its manifests (`--all`).
     All,

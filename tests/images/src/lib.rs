@@ -36,3 +36,29 @@ pub fn assert_mentions(haystack: &str, needle: &str, what: &str) -> anyhow::Resu
     }
     Ok(())
 }
+
+/// Imports the busybox rootfs tarball through stdin as `name`
+/// (`docker import -c 'CMD ["/bin/sh"]' - name`); returns the printed image ID.
+pub fn import_busybox(daemon: &Daemon, name: &str) -> anyhow::Result<String> {
+    let tar = std::fs::read(fixtures::busybox_tar()?)?;
+    let out = daemon
+        .docker_stdin(&["import", "-c", r#"CMD ["/bin/sh"]"#, "-", name], tar)?
+        .ok()?;
+    let id = out.stdout.trim().to_string();
+    if !id.starts_with("sha256:") || id.len() != 71 {
+        anyhow::bail!("docker import printed no image ID: {out}");
+    }
+    Ok(id)
+}
+
+/// Imports a one-file tarball (`/hello` holding `text`) as `name`; returns the ID.
+pub fn import_tiny(daemon: &Daemon, name: &str, text: &str) -> anyhow::Result<String> {
+    let tar = TarWriter::new().file("hello", text.as_bytes()).finish();
+    let out = daemon.docker_stdin(&["import", "-", name], tar)?.ok()?;
+    Ok(out.stdout.trim().to_string())
+}
+
+/// A string field of a JSON value by path (`["Config", "Cmd"]`), as JSON text.
+pub fn field(value: &serde_json::Value, path: &[&str]) -> String {
+    path.iter().fold(value, |v, key| &v[*key]).to_string()
+}
