@@ -72,6 +72,18 @@ fn sync() {
     unsafe { libc::sync() };
 }
 
+/// User plus system time of this process or of its waited-for children.
+fn cpu_time(who: libc::c_int) -> Duration {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `ru` is a valid, writable rusage; `who` is RUSAGE_SELF or RUSAGE_CHILDREN.
+    let rc = unsafe { libc::getrusage(who, ru.as_mut_ptr()) };
+    assert_eq!(rc, 0, "getrusage");
+    // SAFETY: getrusage succeeded and filled the struct (it was zeroed before anyway).
+    let ru = unsafe { ru.assume_init() };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
 fn mbps(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / 1e6 / d.as_secs_f64()
 }
@@ -112,6 +124,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let opts = ApplyOptions::default();
     let (mut gnu, mut ours) = (Vec::new(), Vec::new());
+    // CPU time (user + system) as well as wall time: on a shared, loaded machine the wall time
+    // mostly measures the neighbours.
+    let (mut gnu_cpu, mut ours_cpu) = (Vec::new(), Vec::new());
     // Alternate which extractor goes first, and start each from a synced file system with
     // nothing freshly deleted (ext4 with `discard` pays for deletions at the next commit).
     for round in 0..rounds {
@@ -122,6 +137,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for first in [round % 2 == 0, round % 2 == 1] {
             sync();
             let t = Instant::now();
+            let (self_cpu, child_cpu) =
+                (cpu_time(libc::RUSAGE_SELF), cpu_time(libc::RUSAGE_CHILDREN));
             if first {
                 let status = Command::new("tar")
                     .arg("-xf")
@@ -130,10 +147,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .arg(&gnu_out)
                     .status()?;
                 gnu.push(t.elapsed());
+                gnu_cpu.push(cpu_time(libc::RUSAGE_CHILDREN) - child_cpu);
                 assert!(status.success(), "tar -xf failed");
             } else {
                 let stats = apply_layer(fs::File::open(&layer)?, &ours_out, &opts)?;
                 ours.push(t.elapsed());
+                ours_cpu.push(cpu_time(libc::RUSAGE_SELF) - self_cpu);
                 assert_eq!(stats.bytes, size);
             }
         }
@@ -152,6 +171,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         mbps(size, g),
         mbps(size, o),
         g.as_secs_f64() / o.as_secs_f64()
+    );
+    let (gc, oc) = (median(gnu_cpu), median(ours_cpu));
+    println!(
+        "median CPU time: tar -xf {:.0} ms, apply_layer {:.0} ms, tar/apply_layer = {:.2}x",
+        gc.as_secs_f64() * 1e3,
+        oc.as_secs_f64() * 1e3,
+        gc.as_secs_f64() / oc.as_secs_f64()
     );
 
     let mut raw = Vec::with_capacity(size as usize);
