@@ -134,7 +134,10 @@ impl Stream for BlobStream {
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Ready(Some(Err(source))) => {
                     let host = self.host.clone();
-                    return Poll::Ready(Some(Err(RemoteError::Unreachable { host, source })));
+                    return Poll::Ready(Some(Err(RemoteError::Unreachable {
+                        host,
+                        error: source,
+                    })));
                 }
                 Poll::Ready(Some(Ok(chunk))) => chunk,
             };
@@ -844,7 +847,7 @@ impl RegistryClient {
         };
         req.send().await.map_err(|source| RemoteError::Unreachable {
             host: self.inner.host.clone(),
-            source,
+            error: source,
         })
     }
 
@@ -875,7 +878,7 @@ impl RegistryClient {
                 }
                 Err(RemoteError::Unreachable {
                     host: host.clone(),
-                    source: err,
+                    error: err,
                 })
             })
             .await
@@ -1034,7 +1037,7 @@ impl RegistryClient {
             .await
             .map_err(|source| RemoteError::Unreachable {
                 host: self.inner.host.clone(),
-                source,
+                error: source,
             })?
         {
             if buf.len() + chunk.len() > limit {

@@ -18,13 +18,10 @@ pub enum RemoteError {
     #[error("invalid {what}: {reason}")]
     InvalidArgument { what: String, reason: String },
 
-    /// No connection could be made, or it broke while sending or receiving.
-    #[error("registry {host} unreachable: {source}")]
-    Unreachable {
-        host: String,
-        #[source]
-        source: reqwest::Error,
-    },
+    /// No connection could be made, or it broke while sending or receiving. The message
+    /// carries the whole cause chain (`connection refused`, a TLS error, ...).
+    #[error("registry {host} unreachable: {}", error_chain(.error))]
+    Unreachable { host: String, error: reqwest::Error },
 
     /// The registry does not have the manifest, blob or repository.
     #[error("{what} not found: {code}: {message}")]
@@ -125,6 +122,21 @@ impl HasKind for RemoteError {
             RemoteError::DockerConfig { .. } => ErrorKind::InvalidArgument,
         }
     }
+}
+
+/// `outer: inner: innermost`, as reqwest's own message leaves out the cause.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !out.contains(&cause_text) {
+            out.push_str(": ");
+            out.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    out
 }
 
 /// The error body of the distribution API: `{"errors":[{"code":..,"message":..}]}`.
