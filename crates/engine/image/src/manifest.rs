@@ -116,6 +116,8 @@ fn field_err(
 
 /// A parsed top-level document: an index of platform manifests, or one image manifest.
 #[derive(Debug, Clone, PartialEq)]
+// A short-lived parse result, matched on at once: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Parsed {
     Index(ImageIndex),
     Manifest(ImageManifest),

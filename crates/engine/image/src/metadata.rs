@@ -230,7 +230,10 @@ impl MetadataStore {
         self.read(|t| refs_of(&t.digests, id))
     }
 
-    /// Finds an image as Docker does; see [`resolve`](Self::resolve) in the module docs.
+    /// Finds an image as Docker does: `sha256:<hex>` (full or a unique prefix) is an ID; else a
+    /// reference (`busybox` is `docker.io/library/busybox:latest`; `repo@sha256:...` a repo
+    /// digest) is looked up; else a bare hex string is an ID prefix. Unknown names give
+    /// `No such image: <name>` (NotFound), a prefix of several IDs an [`MetadataError::Ambiguous`].
     pub fn resolve(&self, name_or_id: &str) -> Result<Digest, MetadataError> {
         self.read(|t| resolve(&t.images, &t.tags, &t.digests, name_or_id))
     }
@@ -525,5 +528,268 @@ fn find_by_prefix(
             prefix: hex.to_string(),
             matches: n,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(c: char) -> Digest {
+        format!("sha256:{}", c.to_string().repeat(64))
+            .parse()
+            .unwrap()
+    }
+
+    fn id_hex(hex: &str) -> Digest {
+        format!("sha256:{hex}").parse().unwrap()
+    }
+
+    fn record(id: &Digest) -> ImageRecord {
+        ImageRecord {
+            id: id.clone(),
+            manifest: ManifestRef {
+                digest: berth_core::sha256_digest(id.as_ref().as_bytes()),
+                media_type: crate::manifest::OCI_MANIFEST.to_string(),
+                size: 123,
+            },
+            index: None,
+            created: 1_700_000_000,
+            size: 4096,
+            last_tag_time: None,
+        }
+    }
+
+    fn store() -> (tempfile::TempDir, MetadataStore) {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-metadata-")
+            .tempdir()
+            .unwrap();
+        let store = MetadataStore::open(&dir.path().join("metadata.db")).unwrap();
+        (dir, store)
+    }
+
+    fn r(s: &str) -> Reference {
+        Reference::parse(s).unwrap()
+    }
+
+    #[test]
+    fn records_round_trip_and_survive_reopen() {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-metadata-")
+            .tempdir()
+            .unwrap();
+        let path = dir.path().join("metadata.db");
+        let a = id('a');
+        let mut rec = record(&a);
+        rec.index = Some(id('f'));
+        rec.last_tag_time = Some(5);
+        {
+            let store = MetadataStore::open(&path).unwrap();
+            assert_eq!(store.get_image(&a).unwrap(), None);
+            store.put_image(&rec).unwrap();
+            store.set_tag(&r("busybox"), &a).unwrap();
+        }
+        let store = MetadataStore::open(&path).unwrap();
+        assert_eq!(store.get_image(&a).unwrap(), Some(rec.clone()));
+        assert_eq!(store.list_images().unwrap(), vec![rec]);
+        assert_eq!(
+            store.tags_of(&a).unwrap(),
+            vec![r("docker.io/library/busybox:latest")]
+        );
+    }
+
+    #[test]
+    fn tags_move_and_report_the_previous_image() {
+        let (_dir, store) = store();
+        let (a, b) = (id('a'), id('b'));
+        store.put_image(&record(&a)).unwrap();
+        store.put_image(&record(&b)).unwrap();
+        assert_eq!(store.set_tag(&r("busybox:1"), &a).unwrap(), None);
+        assert_eq!(store.set_tag(&r("busybox:1"), &b).unwrap(), Some(a.clone()));
+        assert!(store.tags_of(&a).unwrap().is_empty());
+        assert_eq!(store.tags_of(&b).unwrap(), vec![r("busybox:1")]);
+        assert_eq!(store.remove_tag(&r("busybox:1")).unwrap(), Some(b.clone()));
+        assert_eq!(store.remove_tag(&r("busybox:1")).unwrap(), None);
+    }
+
+    #[test]
+    fn tags_need_an_image_and_a_tag() {
+        let (_dir, store) = store();
+        let a = id('a');
+        let err = store.set_tag(&r("busybox"), &a).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        store.put_image(&record(&a)).unwrap();
+        let digested = r(&format!("busybox@{}", id('c')));
+        assert!(matches!(
+            store.set_tag(&digested, &a).unwrap_err(),
+            MetadataError::NotATag { .. }
+        ));
+        assert!(matches!(
+            store.add_repo_digest(&r("busybox:1"), &a).unwrap_err(),
+            MetadataError::NotADigest { .. }
+        ));
+    }
+
+    #[test]
+    fn delete_removes_tags_and_digests_in_one_go() {
+        let (_dir, store) = store();
+        let (a, b) = (id('a'), id('b'));
+        store.put_image(&record(&a)).unwrap();
+        store.put_image(&record(&b)).unwrap();
+        store.set_tag(&r("one"), &a).unwrap();
+        store.set_tag(&r("two:x"), &a).unwrap();
+        store.set_tag(&r("other"), &b).unwrap();
+        let digest_ref = r(&format!("one@{}", id('d')));
+        store.add_repo_digest(&digest_ref, &a).unwrap();
+        assert_eq!(store.repo_digests_of(&a).unwrap(), vec![digest_ref.clone()]);
+        store.delete_image(&a).unwrap();
+        assert_eq!(store.get_image(&a).unwrap(), None);
+        assert!(store.tags_of(&a).unwrap().is_empty());
+        assert!(store.repo_digests_of(&a).unwrap().is_empty());
+        assert_eq!(
+            store.resolve("one").unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+        assert_eq!(store.resolve("other").unwrap(), b);
+        assert_eq!(
+            store.delete_image(&a).unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+    }
+
+    #[test]
+    fn a_failed_transaction_leaves_nothing() {
+        let (_dir, store) = store();
+        let a = id('a');
+        let err = store
+            .transaction(|txn| {
+                txn.put_image(&record(&a))?;
+                txn.set_tag(&r("busybox"), &a)?;
+                assert_eq!(
+                    txn.resolve("busybox")?,
+                    a,
+                    "the transaction sees its own writes"
+                );
+                // A tag for an image that does not exist fails the whole transaction.
+                txn.set_tag(&r("ghost"), &id('e'))?;
+                Ok(())
+            })
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert_eq!(store.get_image(&a).unwrap(), None);
+        assert!(store.resolve("busybox").is_err());
+
+        store
+            .transaction(|txn| {
+                txn.put_image(&record(&a))?;
+                txn.set_tag(&r("busybox"), &a)?;
+                txn.add_repo_digest(&r(&format!("busybox@{}", id('d'))), &a)?;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(store.resolve("busybox").unwrap(), a);
+    }
+
+    #[test]
+    fn resolve_follows_dockers_rules() {
+        let (_dir, store) = store();
+        let a = id_hex(&format!("abc1{}", "0".repeat(60)));
+        let b = id_hex(&format!("abc2{}", "0".repeat(60)));
+        store.put_image(&record(&a)).unwrap();
+        store.put_image(&record(&b)).unwrap();
+        store.set_tag(&r("busybox"), &a).unwrap();
+        store.set_tag(&r("localhost:5000/me/app:1.0"), &b).unwrap();
+        let manifest = id('d');
+        store
+            .add_repo_digest(&r(&format!("me/app@{manifest}")), &b)
+            .unwrap();
+
+        // References, normalised.
+        assert_eq!(store.resolve("busybox").unwrap(), a);
+        assert_eq!(store.resolve("busybox:latest").unwrap(), a);
+        assert_eq!(
+            store.resolve("docker.io/library/busybox:latest").unwrap(),
+            a
+        );
+        assert_eq!(store.resolve("localhost:5000/me/app:1.0").unwrap(), b);
+        assert_eq!(
+            store
+                .resolve(&format!("docker.io/me/app@{manifest}"))
+                .unwrap(),
+            b
+        );
+        // Full IDs, with or without the algorithm, and unique prefixes.
+        assert_eq!(store.resolve(a.as_ref()).unwrap(), a);
+        assert_eq!(store.resolve(a.digest()).unwrap(), a);
+        assert_eq!(store.resolve("abc1").unwrap(), a);
+        assert_eq!(store.resolve("sha256:abc2").unwrap(), b);
+        // Ambiguous and unknown.
+        let err = store.resolve("abc").unwrap_err();
+        assert!(
+            matches!(err, MetadataError::Ambiguous { matches: 2, .. }),
+            "{err}"
+        );
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        let err = store.resolve("sha256:ab").unwrap_err();
+        assert!(matches!(err, MetadataError::Ambiguous { .. }), "{err}");
+        let err = store.resolve("nginx").unwrap_err();
+        assert_eq!(err.to_string(), "No such image: nginx");
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert_eq!(
+            store.resolve("abd").unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            store.resolve("sha256:xyz").unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            store.resolve("Bad!Name").unwrap_err().kind(),
+            ErrorKind::InvalidArgument
+        );
+    }
+
+    #[test]
+    fn a_tag_named_like_a_prefix_wins_over_the_prefix() {
+        let (_dir, store) = store();
+        let a = id('a');
+        let b = id('b');
+        store.put_image(&record(&a)).unwrap();
+        store.put_image(&record(&b)).unwrap();
+        // `docker tag <b> aaaa` then `docker inspect aaaa`: the tag, not the ID prefix.
+        store.set_tag(&r("aaaa"), &b).unwrap();
+        assert_eq!(store.resolve("aaaa").unwrap(), b);
+        assert_eq!(store.resolve("aaaaa").unwrap(), a);
+    }
+
+    #[test]
+    fn concurrent_writers_are_serialised() {
+        let (_dir, store) = store();
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    for i in 0..10 {
+                        let d = berth_core::sha256_digest(format!("{t}-{i}").as_bytes());
+                        store
+                            .transaction(|txn| {
+                                txn.put_image(&record(&d))?;
+                                txn.set_tag(&r(&format!("t{t}:v{i}")), &d)?;
+                                Ok(())
+                            })
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(store.list_images().unwrap().len(), 40);
+        assert_eq!(
+            store.resolve("t3:v9").unwrap(),
+            berth_core::sha256_digest(b"3-9")
+        );
     }
 }
