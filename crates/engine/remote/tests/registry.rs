@@ -786,3 +786,25 @@ async fn redirects_range_ignoring_storage_and_bad_manifests() -> Result<()> {
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     Ok(())
 }
+
+/// The image service runs these on spawned tasks: their futures must be `Send`.
+#[test]
+fn operation_futures_are_send() {
+    fn spawnable<T: Send + 'static>(_: T) {}
+    let client = RegistryClient::new("127.0.0.1:1", ClientOptions::default()).unwrap();
+    let digest = sha256_digest(b"x");
+    spawnable({
+        let (client, digest) = (client.clone(), digest.clone());
+        async move {
+            let reader: std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>> = Box::pin(&b"x"[..]);
+            let _ = client
+                .push_blob("a", &digest, 1, BlobSource::Reader(reader), Some("b"))
+                .await;
+            let _ = client.get_blob("a", &digest, 0).await;
+            let _ = client.get_manifest("a", "t").await;
+            let _ = client.put_manifest("a", "t", OCI_MANIFEST, vec![]).await;
+            let _ = client.list_tags("a").await;
+            let _ = client.check_login().await;
+        }
+    });
+}
