@@ -691,3 +691,32 @@ fn kill_9_mid_ingest_leaves_a_loadable_store() {
     assert_eq!(w.commit().unwrap(), d);
     assert_eq!(fs::read(store.blob_path(&d)).unwrap(), bytes);
 }
+
+/// Ingesting costs little above hashing: run with
+/// `cargo test -p berth-content --release -- --ignored ingest_costs_little_above_the_hash --nocapture`.
+#[test]
+#[ignore = "throughput check; meaningful only in release builds"]
+fn ingest_costs_little_above_the_hash() {
+    let (_dir, store) = store();
+    let bytes = pattern(256 << 20, 22);
+    let started = std::time::Instant::now();
+    let d = sha256(&bytes);
+    let hash_only = started.elapsed();
+    let started = std::time::Instant::now();
+    let mut w = store.writer(&d, Some(bytes.len() as u64)).unwrap();
+    for chunk in bytes.chunks(256 << 10) {
+        w.write_all(chunk).unwrap();
+    }
+    w.commit().unwrap();
+    let ingest = started.elapsed();
+    let mib = (bytes.len() >> 20) as f64;
+    println!(
+        "hash only: {:.0} MiB/s, ingest (hash + write + fsync + rename): {:.0} MiB/s",
+        mib / hash_only.as_secs_f64(),
+        mib / ingest.as_secs_f64()
+    );
+    assert!(
+        ingest < hash_only * 4 + Duration::from_millis(500),
+        "ingest took {ingest:?} for a {hash_only:?} hash"
+    );
+}
