@@ -720,3 +720,27 @@ fn ingest_costs_little_above_the_hash() {
         "ingest took {ingest:?} for a {hash_only:?} hash"
     );
 }
+
+#[test]
+fn handles_can_move_between_threads() {
+    fn shared<T: Clone + Send + Sync + 'static>(_: &T) {}
+    fn movable<T: Send + 'static>(_: &T) {}
+    let (_dir, store) = store();
+    shared(&store);
+    let d = sha256(b"x");
+    let w = store.writer(&d, Some(1)).unwrap();
+    let follower = w.follower();
+    movable(&w);
+    movable(&follower);
+    // A writer moved to another thread commits there; the follower reads here.
+    let writer = thread::spawn(move || {
+        let mut w = w;
+        w.write_all(b"x").unwrap();
+        w.commit().unwrap()
+    });
+    let mut follower = follower;
+    let mut got = Vec::new();
+    follower.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"x");
+    assert_eq!(writer.join().unwrap(), d);
+}
