@@ -5,16 +5,19 @@
 use crate::error::ApiError;
 
 /// The newest API version berth speaks (docker 29 refuses daemons below 1.44).
-pub const MAX_VERSION: (u32, u32) = (1, 47);
+pub const MAX_VERSION: Version = (1, 47);
 /// The oldest API version berth accepts.
-pub const MIN_VERSION: (u32, u32) = (1, 24);
+pub const MIN_VERSION: Version = (1, 24);
 
-pub fn format(v: (u32, u32)) -> String {
+pub fn format(v: Version) -> String {
     format!("{}.{}", v.0, v.1)
 }
 
+/// An API version as (major, minor).
+pub type Version = (u32, u32);
+
 /// Splits `/v1.44/images/json` into the version and `/images/json`.
-pub fn strip_prefix(path: &str) -> Result<(Option<(u32, u32)>, &str), ApiError> {
+pub fn strip_prefix(path: &str) -> Result<(Option<Version>, &str), ApiError> {
     let Some(rest) = path.strip_prefix("/v") else {
         return Ok((None, path));
     };

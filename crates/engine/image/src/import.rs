@@ -9,7 +9,6 @@ use serde_json::{json, Map, Value};
 
 use crate::error::{ImageError, Result};
 use crate::metadata::{ImageRecord, ManifestRef};
-use crate::progress::Progress;
 use crate::service::ImageService;
 use crate::unpack::HashingReader;
 
@@ -48,7 +47,6 @@ impl ImageService {
         changes: &[String],
         message: &str,
         platform: Option<&str>,
-        progress: &Progress,
     ) -> Result<Digest> {
         let _lease = self.leases.blocking_read();
         let platform = match platform {

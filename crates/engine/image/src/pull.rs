@@ -82,9 +82,8 @@ impl ImageService {
             (None, Some(t)) => t.to_string(),
             (None, None) => "latest".to_string(),
         };
-        progress.status(reference.tag(), format!("Pulling from {repo}"));
-
         let top = client.get_manifest(&repo, &wanted).await?;
+        progress.status(reference.tag(), format!("Pulling from {repo}"));
         let mut index_digest = None;
         let (manifest_bytes, manifest_type, manifest_digest) =
             match manifest::parse_manifest(&top.bytes, Some(&top.media_type))? {
@@ -372,6 +371,7 @@ impl ImageService {
             let source = rx.recv().map_err(|_| {
                 ImageError::invalid(format!("layer {digest}"), "its download stopped")
             })??;
+            let present = matches!(source, LayerSource::Present);
             let parent = if i == 0 { None } else { Some(&chain[i - 1]) };
             let report = |n: u64| progress.bytes(&id, "Extracting", n, Some(*size));
             let mut last = 0u64;
@@ -381,8 +381,8 @@ impl ImageService {
                     report(n);
                 }
             };
-            let unpacked = match source {
-                LayerSource::Present => 0,
+            match source {
+                LayerSource::Present => {}
                 LayerSource::Blob => {
                     let f = self.content.open_blob(digest)?;
                     let r = crate::unpack::CountingReader {
@@ -390,7 +390,7 @@ impl ImageService {
                         count: 0,
                         tick,
                     };
-                    self.unpack_layer(parent, &chain[i], &diff_ids[i], r)?
+                    self.unpack_layer(parent, &chain[i], &diff_ids[i], r)?;
                 }
                 LayerSource::Arriving(follower) => {
                     let r = crate::unpack::CountingReader {
@@ -398,15 +398,17 @@ impl ImageService {
                         count: 0,
                         tick,
                     };
-                    self.unpack_layer(parent, &chain[i], &diff_ids[i], r)?
+                    self.unpack_layer(parent, &chain[i], &diff_ids[i], r)?;
                 }
-            };
-            let _ = unpacked;
+            }
             total += self
                 .snapshots
                 .usage(chain[i].as_ref())
                 .map(|u| u.size)
                 .unwrap_or(0);
+            if present {
+                continue;
+            }
             progress.status(Some(&id), "Pull complete");
         }
         Ok(total)

@@ -138,7 +138,6 @@ pub async fn create(backend: &Arc<Backend>, q: &Query, req: Request<Incoming>) -
     let reader = body::reader(req.into_body());
     let images = backend.images.clone();
     Ok(stream_response(move |progress| async move {
-        let p = progress.clone();
         let id = blocking(move || {
             images.import(
                 reader,
@@ -146,7 +145,6 @@ pub async fn create(backend: &Arc<Backend>, q: &Query, req: Request<Incoming>) -
                 &changes,
                 &message,
                 platform.as_deref(),
-                &p,
             )
         })
         .await?;
