@@ -16,8 +16,8 @@
 # private --root/--runroot/--tmpdir, berth daemon with its own --data-root. The script stops
 # exactly the processes it started, by pid, unmounts what is left under the tmp dir, checks
 # that dockerd left no bridge or iptables chains, and removes the tmp dir.
-# Missing peers are installed with apt-get, and it says so: docker.io podman umoci skopeo
-# docker-registry hyperfine busybox-static.
+# Missing peers are installed with apt-get, and it says so: docker.io podman umoci
+# docker-registry hyperfine busybox-static curl.
 # Env: CARGO_TARGET_DIR (where berth is built), DOCKER_CLI (default /usr/local/bin/docker if
 # present: the same client drives dockerd and berth), RANDOM_MB (default 100),
 # SKIP_EXTRACT=1 / SKIP_PULL=1, BERTH_FRESH_ROOT=1 (restart berth on a fresh data root before
@@ -32,7 +32,7 @@ say() { printf '%s\n' "$*" >&2; }
 [[ $(id -u) == 0 ]] || { say "images.sh: run as root"; exit 1; }
 
 # ---- peers (Debian packages), installed only when missing and never silently
-pkgs=(docker.io podman umoci skopeo docker-registry hyperfine busybox-static curl)
+pkgs=(docker.io podman umoci docker-registry hyperfine busybox-static curl)
 need=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
 if ((${#need[@]})); then
@@ -67,6 +67,14 @@ fi
 work=$(mktemp -d /tmp/berth-bench-images.XXXXXX)
 chmod 755 "$work"
 pids=()            # what we started, stopped in reverse order by pid
+# Host paths the peers create when missing (dockerd 20.10 its trust key and plugin dir; c/image
+# its blob-info cache; podman's network locks are redirected by --network-config-dir): those
+# that do not exist now are removed at the end if the run created them (dirs only if empty).
+host_paths=(/etc/docker/key.json /etc/docker /run/docker/plugins /run/docker
+  /var/lib/containers/cache/blob-info-cache-v1.boltdb /var/lib/containers/cache /var/lib/containers
+  /etc/containers/networks /run/containers/networks /run/containers /etc/cni/net.d/cni.lock)
+absent=()
+for h in "${host_paths[@]}"; do [[ -e $h ]] || absent+=("$h"); done
 fwd_before=$(cat /proc/sys/net/ipv4/ip_forward)
 chains_before=$(iptables-save 2>/dev/null | grep -c DOCKER || true)
 stop_pid() { # pid: TERM, wait up to 20 s, then KILL
@@ -93,6 +101,11 @@ cleanup() {
   chains_after=$(iptables-save 2>/dev/null | grep -c DOCKER || true)
   [[ $chains_after == "$chains_before" ]] || say "images.sh: WARNING: DOCKER iptables lines went from $chains_before to $chains_after"
   [[ $(cat /proc/sys/net/ipv4/ip_forward) == "$fwd_before" ]] || { echo "$fwd_before" >/proc/sys/net/ipv4/ip_forward; say "images.sh: restored ip_forward=$fwd_before"; }
+  for h in "${absent[@]}"; do
+    if [[ -f $h ]]; then rm -f "$h" && say "images.sh: removed $h (created by a peer during the run)"
+    elif [[ -d $h ]]; then rmdir "$h" 2>/dev/null && say "images.sh: removed $h (created by a peer during the run)"
+    fi
+  done
   rm -rf "$work"
   exit "$rc"
 }
@@ -230,12 +243,36 @@ docker-registry serve "$work/registry/config.yml" >"$work/registry.log" 2>&1 &
 pids+=($!)
 wait_for "docker-registry" curl -sf "http://127.0.0.1:$port/v2/"
 ref=127.0.0.1:$port/bench:1
-skopeo copy --quiet --dest-tls-verify=false "oci:$work/oci:gz" "docker://$ref"
+# Push the `gz` image with the registry API itself (skopeo would write its blob-info cache
+# under /var/lib/containers): blobs as monolithic uploads, then the manifest.
+python3 - "$work/oci" "$port" <<'PY'
+import http.client, json, os, sys
+oci, port = sys.argv[1], int(sys.argv[2])
+blob = lambda d: os.path.join(oci, "blobs", "sha256", d.split(":")[1])
+index = json.load(open(os.path.join(oci, "index.json")))
+desc = next(m for m in index["manifests"] if m["annotations"]["org.opencontainers.image.ref.name"] == "gz")
+manifest = open(blob(desc["digest"]), "rb").read()
+def req(method, path, body=None, headers={}):
+    c = http.client.HTTPConnection("127.0.0.1", port)
+    c.request(method, path, body=body, headers=headers)
+    r = c.getresponse(); r.read()
+    if r.status >= 300: sys.exit(f"push: {method} {path}: {r.status}")
+    return r
+m = json.loads(manifest)
+for d in [m["config"]] + m["layers"]:
+    loc = req("POST", "/v2/bench/blobs/uploads/").getheader("Location")
+    loc = loc.split("127.0.0.1:%d" % port, 1)[-1]
+    with open(blob(d["digest"]), "rb") as f:
+        req("PUT", loc + ("&" if "?" in loc else "?") + "digest=" + d["digest"], body=f,
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(d["size"])})
+req("PUT", "/v2/bench/manifests/1", body=manifest, headers={"Content-Type": m["mediaType"]})
+PY
 cat "$work/registry/data/docker/registry/v2/blobs/sha256"/*/*/data >/dev/null
 
 # ---- daemons
 say "== starting dockerd and berth daemon"
-dockerd --data-root "$work/docker" --exec-root "$work/docker-exec" --pidfile "$work/dockerd.pid" \
+echo '{}' >"$work/daemon.json"   # not the host's /etc/docker/daemon.json
+dockerd --config-file "$work/daemon.json" --data-root "$work/docker" --exec-root "$work/docker-exec" --pidfile "$work/dockerd.pid" \
   -H "unix://$work/docker.sock" --bridge=none --iptables=false --ip6tables=false --ip-masq=false \
   --log-level=error >"$work/dockerd.log" 2>&1 &
 pids+=($!)
@@ -284,9 +321,9 @@ if [[ -n $berth ]]; then
   say "berth tree idle: $(procs "$(cat "$work/berth.pid")")"
 fi
 
-pm() { podman --root "$work/podman/root" --runroot "$work/podman/run" --tmpdir "$work/podman/tmp" \
-  --storage-driver overlay --events-backend file --cgroup-manager cgroupfs "$@"; }
-pm_cmd="podman --root $work/podman/root --runroot $work/podman/run --tmpdir $work/podman/tmp --storage-driver overlay --events-backend file --cgroup-manager cgroupfs"
+# Everything podman writes stays under $work/podman (storage, run state, its blob-info cache
+# which libimage keeps under --root, events, network config and locks).
+pm_cmd="podman --root $work/podman/root --runroot $work/podman/run --tmpdir $work/podman/tmp --network-config-dir $work/podman/net --storage-driver overlay --events-backend file --cgroup-manager cgroupfs"
 engines=(docker podman)
 [[ -n $berth ]] && engines=(berth docker podman)
 pull_cmd() { case $1 in
