@@ -21,9 +21,13 @@ use crate::tarball::{OciImage, OCI_MANIFEST};
 pub enum Delivery {
     /// All of it at once.
     Whole,
-    /// `Content-Length` of the whole body, but only this many bytes, then the
-    /// connection closes.
+    /// `Content-Length` of the whole body (or of the range asked for), but
+    /// bytes past this offset of the whole body are never sent: the
+    /// connection closes there, on every request, ranged or not.
     CutAfter(usize),
+    /// Like `CutAfter` on the first GET of the path only; later GETs (a
+    /// retry, ranged or not) get their bytes whole.
+    CutOnce(usize),
     /// All of it, at most this many bytes per second.
     Throttled(u64),
 }
@@ -62,6 +66,7 @@ struct Shared {
     routes: Mutex<HashMap<String, Response>>,
     log: Mutex<Vec<String>>,
     sent: Mutex<HashMap<String, u64>>,
+    gets: Mutex<HashMap<String, u32>>,
     stop: AtomicBool,
 }
 
@@ -202,9 +207,19 @@ fn serve(stream: TcpStream, shared: &Shared) -> Result<()> {
             continue;
         };
         let mut status = format!("{} OK", response.status);
+        let mut start_offset = 0;
+        let earlier_gets = if method == "GET" {
+            let mut gets = shared.gets.lock().unwrap();
+            let n = gets.entry(path.clone()).or_default();
+            *n += 1;
+            *n - 1
+        } else {
+            0
+        };
         if let (Some(start), 200) = (range_start, response.status) {
             if start < response.body.len() {
                 let total = response.body.len();
+                start_offset = start;
                 response.body.drain(..start);
                 status = "206 Partial Content".to_string();
                 response
@@ -224,13 +239,18 @@ fn serve(stream: TcpStream, shared: &Shared) -> Result<()> {
         let count = |n: usize| {
             *shared.sent.lock().unwrap().entry(path.clone()).or_default() += n as u64;
         };
-        match response.delivery {
-            Delivery::Whole => {
+        let delivery = match response.delivery {
+            Delivery::CutOnce(cut) if earlier_gets == 0 => Delivery::CutAfter(cut),
+            Delivery::CutOnce(_) => Delivery::Whole,
+            other => other,
+        };
+        match delivery {
+            Delivery::Whole | Delivery::CutOnce(_) => {
                 stream.write_all(&response.body)?;
                 count(response.body.len());
             }
-            Delivery::CutAfter(n) => {
-                let n = n.min(response.body.len());
+            Delivery::CutAfter(cut) => {
+                let n = cut.saturating_sub(start_offset).min(response.body.len());
                 stream.write_all(&response.body[..n])?;
                 count(n);
                 stream.flush()?;

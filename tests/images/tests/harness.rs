@@ -58,5 +58,14 @@ fn fake_registry_serves_and_misbehaves_on_request() -> Result<()> {
     ensure!(!cut.success(), "a cut blob is an error for curl too: {cut}");
     ensure!(fake.bytes_sent(&path) == 10, "counted {} bytes", fake.bytes_sent(&path));
     ensure!(fake.requests().iter().any(|r| r == &format!("GET {path}")), "logged: {:?}", fake.requests());
+    // A ranged retry past the cut gets nothing more: the cut is for good.
+    let resumed = run("curl", &["-sf", "-o", "/dev/null", "-r", "10-", &format!("{base}{path}")])?;
+    ensure!(!resumed.success() && fake.bytes_sent(&path) == 10, "a ranged retry stays cut: {resumed}");
+    // CutOnce: the first GET breaks off, the second is whole.
+    let once = format!("/v2/app/blobs/{}", image.config_digest());
+    fake.route(&once, Response::ok("application/json", image.config.clone()).delivery(Delivery::CutOnce(5)));
+    ensure!(!run("curl", &["-sf", "-o", "/dev/null", &format!("{base}{once}")])?.success(), "first GET cut");
+    let whole = run("curl", &["-sf", &format!("{base}{once}")])?.ok()?;
+    ensure!(whole.stdout.as_bytes() == image.config.as_slice(), "second GET whole");
     Ok(())
 }
