@@ -47,7 +47,19 @@ fn verify_pulled(daemon: &Daemon, name: &str, repo: &str, image: &OciImage) -> R
     for (path, diff_id) in layers.iter().zip(&image.diff_ids) {
         let path = path.as_str().context("layer path")?;
         let bytes = std::process::Command::new("tar").args(["-xOf", &file, path]).output()?.stdout;
-        ensure!(digest(&bytes) == *diff_id, "saved layer {path} hashes to {} not {diff_id}", digest(&bytes));
+        let kind = if bytes.starts_with(&[0x1f, 0x8b]) {
+            "gzip data"
+        } else if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            "zstd data"
+        } else {
+            "not compressed"
+        };
+        ensure!(
+            digest(&bytes) == *diff_id,
+            "saved layer {path} ({} bytes, {kind}) hashes to {} not to its diff ID {diff_id}; docker save writes uncompressed layers",
+            bytes.len(),
+            digest(&bytes)
+        );
     }
     Ok(())
 }
