@@ -167,6 +167,7 @@ fn save_rmi_load_round_trip() -> Result<()> {
     let config = extract.output()?.stdout;
     ensure!(digest(&config) == id, "saved config digest {} != image ID {id}", digest(&config));
     ensure!(manifest[0]["RepoTags"] == serde_json::json!(["bb:1"]), "RepoTags in manifest.json: {}", manifest[0]);
+    saved_layers_are_plain(&daemon, "bb:1", &file)?;
 
     daemon.docker_ok(&["rmi", "bb:1"])?;
     ensure!(daemon.docker_ok(&["images", "-q"])?.lines().is_empty(), "rmi removed it");
@@ -179,6 +180,45 @@ fn save_rmi_load_round_trip() -> Result<()> {
     let again = daemon.docker_stdin(&["load"], bytes)?.ok()?;
     assert_mentions(&again.stdout, "Loaded image: bb:1", "docker load from stdin")?;
     ensure!(daemon.image_table()?.len() == 1, "still one image: {:?}", daemon.image_table()?);
+    Ok(())
+}
+
+/// `docker save` writes each layer as a plain tar whose sha256 is its diff ID.
+fn saved_layers_are_plain(daemon: &Daemon, name: &str, file: &std::path::Path) -> Result<()> {
+    let file = file.to_string_lossy().into_owned();
+    let manifest = berth_image_tests::cmd::run("tar", &["-xOf", &file, "manifest.json"])?.ok()?;
+    let manifest: Value = serde_json::from_str(&manifest.stdout)?;
+    let diff_ids = daemon.inspect(name)?["RootFS"]["Layers"].clone();
+    let layers = manifest[0]["Layers"].as_array().context("manifest.json has Layers")?;
+    ensure!(layers.len() == diff_ids.as_array().map(Vec::len).unwrap_or(0), "{} layers saved for {diff_ids}", layers.len());
+    for (path, diff_id) in layers.iter().zip(diff_ids.as_array().into_iter().flatten()) {
+        let path = path.as_str().context("layer path")?;
+        let bytes = std::process::Command::new("tar").args(["-xOf", &file, path]).output()?.stdout;
+        let kind = if bytes.starts_with(&[0x1f, 0x8b]) { "gzip data" } else { "a plain tar" };
+        ensure!(
+            digest(&bytes).as_str() == diff_id.as_str().unwrap_or(""),
+            "saved layer {path} of {name} is {kind} hashing to {}, not the diff ID {diff_id}: docker save writes uncompressed layers",
+            digest(&bytes)
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn save_of_a_pulled_image_writes_plain_layers() -> Result<()> {
+    let registry = Registry::open()?;
+    let daemon = Daemon::start_with(&[&registry.host()])?;
+    fixtures::push(&registry, "multi", "multi:1", Format::Oci, None)?;
+    let name = registry.image("multi:1");
+    daemon.docker_ok(&["pull", &name])?;
+    let file = daemon.scratch("save")?.join("multi.tar");
+    daemon.docker_ok(&["save", "-o", &file.to_string_lossy(), &name])?;
+    saved_layers_are_plain(&daemon, &name, &file)?;
+    // And the archive loads back into a fresh daemon as the same image (the
+    // first one keeps the archive in its directory, so it stays up).
+    let fresh = Daemon::start()?;
+    fresh.docker_ok(&["load", "-i", &file.to_string_lossy()])?;
+    ensure!(fresh.inspect(&name)?["Id"] == layout_config_digest("multi")?.as_str(), "loaded back");
     Ok(())
 }
 
