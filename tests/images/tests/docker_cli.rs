@@ -265,6 +265,8 @@ fn pull_and_verify(tag: &str, format: Format, expect_config_of: &str, check_regi
     let config = layout_config_digest(expect_config_of)?;
     ensure!(image["Id"] == config.as_str(), "Id {} != config digest {config}", image["Id"]);
     ensure!(image["Architecture"] == "amd64", "platform: {}", image["Architecture"]);
+    let listed = daemon.docker_ok(&["images", "--digests", "--format", "{{.Repository}} {{.Digest}}"])?.lines();
+    ensure!(listed == vec![format!("{repo} {raw}")], "images --digests: {listed:?}");
     // A second pull finds everything present.
     let again = daemon.docker_ok(&["pull", &name])?;
     assert_mentions(&again.stdout, "Image is up to date", "second pull")?;
