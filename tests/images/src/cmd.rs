@@ -95,7 +95,9 @@ pub fn run_with(mut cmd: Command, stdin: Option<Vec<u8>>, timeout: Duration) -> 
     })
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
-    let mut child = cmd.spawn().with_context(|| format!("cannot run `{line}`"))?;
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot run `{line}`"))?;
     let feeder = stdin.map(|bytes| {
         let mut pipe = child.stdin.take().expect("stdin is piped");
         thread::spawn(move || {
@@ -117,7 +119,11 @@ pub fn run_with(mut cmd: Command, stdin: Option<Vec<u8>>, timeout: Duration) -> 
 }
 
 /// Waits for a child whose stdout and stderr are piped, reading both.
-pub fn wait_output(child: &mut Child, timeout: Duration, line: &str) -> Result<(ExitStatus, String, String)> {
+pub fn wait_output(
+    child: &mut Child,
+    timeout: Duration,
+    line: &str,
+) -> Result<(ExitStatus, String, String)> {
     let mut out = child.stdout.take().expect("stdout is piped");
     let mut err = child.stderr.take().expect("stderr is piped");
     let out_reader = thread::spawn(move || {
@@ -138,7 +144,8 @@ pub fn wait_output(child: &mut Child, timeout: Duration, line: &str) -> Result<(
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            let stderr = String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned();
+            let stderr =
+                String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned();
             bail!("`{line}` did not finish within {timeout:?}; stderr so far:\n{stderr}");
         }
         thread::sleep(Duration::from_millis(20));
@@ -188,7 +195,10 @@ pub fn tmp_dir(what: &str) -> Result<tempfile::TempDir> {
 /// is not. Never a skip: a tool that cannot be installed fails the test.
 pub fn require_tool(program: &str, package: &str) -> Result<()> {
     static LOCK: OnceLock<std::sync::Mutex<()>> = OnceLock::new();
-    let _guard = LOCK.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = LOCK
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     if which(program).is_some() {
         return Ok(());
     }
@@ -197,8 +207,15 @@ pub fn require_tool(program: &str, package: &str) -> Result<()> {
             run("apt-get", &["-qq", "update"])?;
         }
         let mut cmd = Command::new("apt-get");
-        cmd.args(["-qq", "-o", "DPkg::Lock::Timeout=600", "install", "-y", package])
-            .env("DEBIAN_FRONTEND", "noninteractive");
+        cmd.args([
+            "-qq",
+            "-o",
+            "DPkg::Lock::Timeout=600",
+            "install",
+            "-y",
+            package,
+        ])
+        .env("DEBIAN_FRONTEND", "noninteractive");
         Ok(run_with(cmd, None, Duration::from_secs(900))?.success())
     };
     if !install(false)? && !install(true)? {

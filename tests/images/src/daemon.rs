@@ -61,7 +61,10 @@ impl Daemon {
     }
 
     fn dir(&self) -> &Path {
-        self.dir.as_ref().expect("the directory lives as long as the daemon").path()
+        self.dir
+            .as_ref()
+            .expect("the directory lives as long as the daemon")
+            .path()
     }
 
     /// `<dir>/berth.sock`
@@ -118,13 +121,18 @@ impl Daemon {
             .stderr(log)
             .env("RUST_BACKTRACE", "1");
         let line = cmd::describe(&cmd);
-        let child = cmd.spawn().with_context(|| format!("cannot run `{line}`"))?;
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("cannot run `{line}`"))?;
         self.child = Some(child);
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(status) = self.child.as_mut().expect("just spawned").try_wait()? {
                 self.child = None;
-                bail!("`{line}` exited with {status} before answering /_ping; log:\n{}", self.log());
+                bail!(
+                    "`{line}` exited with {status} before answering /_ping; log:\n{}",
+                    self.log()
+                );
             }
             if let Ok((status, body)) = self.request("GET", "/_ping") {
                 if status == 200 && body.trim() == "OK" {
@@ -132,7 +140,10 @@ impl Daemon {
                 }
             }
             if Instant::now() > deadline {
-                bail!("`{line}` did not answer /_ping within {START_TIMEOUT:?}; log:\n{}", self.log());
+                bail!(
+                    "`{line}` did not answer /_ping within {START_TIMEOUT:?}; log:\n{}",
+                    self.log()
+                );
             }
             thread::sleep(Duration::from_millis(25));
         }
@@ -151,13 +162,19 @@ impl Daemon {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| anyhow!("not an HTTP reply: {reply:?}"))?;
-        let body = reply.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        let body = reply
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
         Ok((status, body))
     }
 
     /// Crash: SIGKILL to the daemon's pid, then reap it.
     pub fn kill9(&mut self) -> Result<()> {
-        let mut child = self.child.take().ok_or_else(|| anyhow!("the daemon is not running"))?;
+        let mut child = self
+            .child
+            .take()
+            .ok_or_else(|| anyhow!("the daemon is not running"))?;
         kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL)?;
         child.wait()?;
         Ok(())
@@ -211,7 +228,11 @@ impl Daemon {
     }
 
     /// [`Daemon::docker`] with bytes on stdin.
-    pub fn docker_stdin<S: AsRef<std::ffi::OsStr>>(&self, args: &[S], stdin: Vec<u8>) -> Result<Outcome> {
+    pub fn docker_stdin<S: AsRef<std::ffi::OsStr>>(
+        &self,
+        args: &[S],
+        stdin: Vec<u8>,
+    ) -> Result<Outcome> {
         run_with(self.docker_command(args), Some(stdin), COMMAND_TIMEOUT)
     }
 
@@ -279,7 +300,10 @@ impl Drop for Daemon {
         if mounts_under(&prefix).is_empty() {
             drop(dir);
         } else {
-            eprintln!("warning: keeping {}: mounts remain inside it", dir.path().display());
+            eprintln!(
+                "warning: keeping {}: mounts remain inside it",
+                dir.path().display()
+            );
             let _ = dir.keep();
         }
     }
@@ -310,10 +334,16 @@ pub fn berth_binary() -> Result<&'static PathBuf, String> {
             };
         }
         let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        build.args(["build", "-p", "berth"]).current_dir(cmd::workspace_dir());
-        let outcome = run_with(build, None, Duration::from_secs(1800)).map_err(|e| format!("{e:#}"))?;
+        build
+            .args(["build", "-p", "berth"])
+            .current_dir(cmd::workspace_dir());
+        let outcome =
+            run_with(build, None, Duration::from_secs(1800)).map_err(|e| format!("{e:#}"))?;
         if !outcome.success() {
-            return Err(format!("`cargo build -p berth` failed:\n{}", outcome.stderr));
+            return Err(format!(
+                "`cargo build -p berth` failed:\n{}",
+                outcome.stderr
+            ));
         }
         let bin = cmd::target_dir().join("debug/berth");
         if bin.is_file() {

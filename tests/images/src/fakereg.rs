@@ -99,7 +99,11 @@ impl FakeRegistry {
             shared,
             acceptor: Some(acceptor),
         };
-        registry.route("/v2/", Response::ok("application/json", b"{}".to_vec()).header("Docker-Distribution-Api-Version", "registry/2.0"));
+        registry.route(
+            "/v2/",
+            Response::ok("application/json", b"{}".to_vec())
+                .header("Docker-Distribution-Api-Version", "registry/2.0"),
+        );
         Ok(registry)
     }
 
@@ -110,7 +114,11 @@ impl FakeRegistry {
 
     /// Answers GET and HEAD of `path` with `response` (replacing any earlier one).
     pub fn route(&self, path: &str, response: Response) {
-        self.shared.routes.lock().unwrap().insert(path.to_string(), response);
+        self.shared
+            .routes
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), response);
     }
 
     /// Serves `image` as `<repo>:<tag>` and `<repo>@<digest>`, and its blobs.
@@ -118,11 +126,15 @@ impl FakeRegistry {
         let manifest = Response::ok(OCI_MANIFEST, image.manifest.clone())
             .header("Docker-Content-Digest", &image.manifest_digest());
         self.route(&format!("/v2/{repo}/manifests/{tag}"), manifest.clone());
-        self.route(&format!("/v2/{repo}/manifests/{}", image.manifest_digest()), manifest);
+        self.route(
+            &format!("/v2/{repo}/manifests/{}", image.manifest_digest()),
+            manifest,
+        );
         for (digest, blob) in &image.blobs {
             self.route(
                 &format!("/v2/{repo}/blobs/{digest}"),
-                Response::ok("application/octet-stream", blob.clone()).header("Docker-Content-Digest", digest),
+                Response::ok("application/octet-stream", blob.clone())
+                    .header("Docker-Content-Digest", digest),
             );
         }
     }
@@ -134,7 +146,13 @@ impl FakeRegistry {
 
     /// Body bytes sent so far for `path`, over all requests.
     pub fn bytes_sent(&self, path: &str) -> u64 {
-        self.shared.sent.lock().unwrap().get(path).copied().unwrap_or(0)
+        self.shared
+            .sent
+            .lock()
+            .unwrap()
+            .get(path)
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -191,7 +209,11 @@ fn serve(stream: TcpStream, shared: &Shared) -> Result<()> {
         let mut parts = request_line.split_whitespace();
         let method = parts.next().unwrap_or("").to_string();
         let target = parts.next().unwrap_or("").to_string();
-        shared.log.lock().unwrap().push(format!("{method} {target}"));
+        shared
+            .log
+            .lock()
+            .unwrap()
+            .push(format!("{method} {target}"));
         let path = target.split('?').next().unwrap_or("").to_string();
         let response = shared.routes.lock().unwrap().get(&path).cloned();
         let Some(mut response) = response.filter(|_| method == "GET" || method == "HEAD") else {
@@ -222,12 +244,16 @@ fn serve(stream: TcpStream, shared: &Shared) -> Result<()> {
                 start_offset = start;
                 response.body.drain(..start);
                 status = "206 Partial Content".to_string();
-                response
-                    .headers
-                    .push(("Content-Range".into(), format!("bytes {start}-{}/{total}", total - 1)));
+                response.headers.push((
+                    "Content-Range".into(),
+                    format!("bytes {start}-{}/{total}", total - 1),
+                ));
             }
         }
-        let mut head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n", response.body.len());
+        let mut head = format!(
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\n",
+            response.body.len()
+        );
         for (name, value) in &response.headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }

@@ -27,7 +27,10 @@ use crate::registry::Registry;
 /// Bump when a recipe below changes, so cached layouts are rebuilt.
 const RECIPE_VERSION: &str = "fixtures-v1";
 
-fn once(cell: &'static OnceLock<Result<PathBuf, String>>, build: fn() -> Result<PathBuf>) -> Result<PathBuf> {
+fn once(
+    cell: &'static OnceLock<Result<PathBuf, String>>,
+    build: fn() -> Result<PathBuf>,
+) -> Result<PathBuf> {
     cell.get_or_init(|| build().map_err(|e| format!("{e:#}")))
         .clone()
         .map_err(|e| anyhow!(e))
@@ -47,7 +50,9 @@ fn build_atomically(dest: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Resu
     }
     let parent = dest.parent().expect("cache paths have a parent");
     fs::create_dir_all(parent)?;
-    let staging = tempfile::Builder::new().prefix(".staging-").tempdir_in(parent)?;
+    let staging = tempfile::Builder::new()
+        .prefix(".staging-")
+        .tempdir_in(parent)?;
     let inner = staging.path().join("x");
     fill(&inner)?;
     if fs::rename(&inner, dest).is_err() && !dest.exists() {
@@ -82,7 +87,11 @@ pub fn busybox_tar() -> Result<PathBuf> {
             let tmp = dest.with_extension(format!("tmp{}", std::process::id()));
             let rootfs_arg = rootfs.to_string_lossy().into_owned();
             let tmp_arg = tmp.to_string_lossy().into_owned();
-            run("tar", &["--numeric-owner", "-C", &rootfs_arg, "-cf", &tmp_arg, "."])?.ok()?;
+            run(
+                "tar",
+                &["--numeric-owner", "-C", &rootfs_arg, "-cf", &tmp_arg, "."],
+            )?
+            .ok()?;
             fs::rename(&tmp, &dest)?;
         }
         Ok(dest)
@@ -110,18 +119,44 @@ fn build_layout(dir: &Path, rootfs: &Path) -> Result<()> {
     let at = |tag: &str| format!("{layout}:{tag}");
     umoci(&["init", "--layout", &layout])?;
     umoci(&["new", "--image", &at("base")])?;
-    umoci(&["insert", "--image", &at("base"), &rootfs.to_string_lossy(), "/"])?;
+    umoci(&[
+        "insert",
+        "--image",
+        &at("base"),
+        &rootfs.to_string_lossy(),
+        "/",
+    ])?;
     umoci(&["config", "--image", &at("base"), "--config.cmd", "/bin/sh"])?;
 
     umoci(&["tag", "--image", &at("base"), "multi"])?;
-    let files = tempfile::Builder::new().prefix("berth-it-files-").tempdir_in("/tmp")?;
+    let files = tempfile::Builder::new()
+        .prefix("berth-it-files-")
+        .tempdir_in("/tmp")?;
     let one = files.path().join("one.txt");
     let two = files.path().join("two.txt");
     fs::write(&one, "one\n")?;
     fs::write(&two, "two\n")?;
-    umoci(&["insert", "--image", &at("multi"), &one.to_string_lossy(), "/data/one.txt"])?;
-    umoci(&["insert", "--image", &at("multi"), &two.to_string_lossy(), "/data/two.txt"])?;
-    umoci(&["insert", "--image", &at("multi"), "--whiteout", "/data/one.txt"])?;
+    umoci(&[
+        "insert",
+        "--image",
+        &at("multi"),
+        &one.to_string_lossy(),
+        "/data/one.txt",
+    ])?;
+    umoci(&[
+        "insert",
+        "--image",
+        &at("multi"),
+        &two.to_string_lossy(),
+        "/data/two.txt",
+    ])?;
+    umoci(&[
+        "insert",
+        "--image",
+        &at("multi"),
+        "--whiteout",
+        "/data/one.txt",
+    ])?;
     umoci(&["config", "--image", &at("multi"), "--config.cmd", "/bin/sh"])?;
 
     // The index: base for amd64, and a copy whose config says arm64.
@@ -134,8 +169,12 @@ fn build_layout(dir: &Path, rootfs: &Path) -> Result<()> {
         })
         .cloned()
         .ok_or_else(|| anyhow!("umoci wrote no `base` tag"))?;
-    let manifest: Value = serde_json::from_slice(&read_blob(dir, base["digest"].as_str().unwrap_or(""))?)?;
-    let mut config: Value = serde_json::from_slice(&read_blob(dir, manifest["config"]["digest"].as_str().unwrap_or(""))?)?;
+    let manifest: Value =
+        serde_json::from_slice(&read_blob(dir, base["digest"].as_str().unwrap_or(""))?)?;
+    let mut config: Value = serde_json::from_slice(&read_blob(
+        dir,
+        manifest["config"]["digest"].as_str().unwrap_or(""),
+    )?)?;
     config["architecture"] = json!("arm64");
     let config_bytes = serde_json::to_vec(&config)?;
     let mut arm = manifest.clone();
@@ -173,12 +212,15 @@ fn build_layout(dir: &Path, rootfs: &Path) -> Result<()> {
 }
 
 fn blob_path(layout: &Path, digest: &str) -> PathBuf {
-    layout.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))
+    layout
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"))
 }
 
 /// A blob of an OCI layout by digest.
 pub fn read_blob(layout: &Path, digest: &str) -> Result<Vec<u8>> {
-    fs::read(blob_path(layout, digest)).with_context(|| format!("no blob {digest} in {}", layout.display()))
+    fs::read(blob_path(layout, digest))
+        .with_context(|| format!("no blob {digest} in {}", layout.display()))
 }
 
 fn write_blob(layout: &Path, bytes: &[u8]) -> Result<String> {
@@ -194,9 +236,13 @@ pub fn layout_config_digest(tag: &str) -> Result<String> {
     let index: Value = serde_json::from_slice(&fs::read(dir.join("index.json"))?)?;
     let desc = index["manifests"]
         .as_array()
-        .and_then(|all| all.iter().find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == tag))
+        .and_then(|all| {
+            all.iter()
+                .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        })
         .ok_or_else(|| anyhow!("no tag {tag} in the layout"))?;
-    let manifest: Value = serde_json::from_slice(&read_blob(&dir, desc["digest"].as_str().unwrap_or(""))?)?;
+    let manifest: Value =
+        serde_json::from_slice(&read_blob(&dir, desc["digest"].as_str().unwrap_or(""))?)?;
     manifest["config"]["digest"]
         .as_str()
         .map(str::to_string)
@@ -220,11 +266,21 @@ pub enum Format {
 
 /// `skopeo copy oci:<layout>:<tag> docker://<registry>/<repo_tag>`; returns the
 /// pushed manifest's digest (of the raw bytes the registry serves).
-pub fn push(registry: &Registry, tag: &str, repo_tag: &str, format: Format, creds: Option<&str>) -> Result<String> {
+pub fn push(
+    registry: &Registry,
+    tag: &str,
+    repo_tag: &str,
+    format: Format,
+    creds: Option<&str>,
+) -> Result<String> {
     require_tool("skopeo", "skopeo")?;
     let layout = layout()?;
     let dest = format!("docker://{}", registry.image(repo_tag));
-    let mut args: Vec<String> = vec!["copy".into(), "--quiet".into(), "--dest-tls-verify=false".into()];
+    let mut args: Vec<String> = vec![
+        "copy".into(),
+        "--quiet".into(),
+        "--dest-tls-verify=false".into(),
+    ];
     match format {
         Format::Oci => {}
         Format::V2s2 => args.extend(["--format".into(), "v2s2".into()]),
@@ -252,7 +308,10 @@ pub fn registry_digest(registry: &Registry, repo_tag: &str, creds: Option<&str>)
     cmd.stdout(std::process::Stdio::piped());
     let out = cmd.output().context("cannot run skopeo inspect --raw")?;
     if !out.status.success() {
-        bail!("skopeo inspect --raw {repo_tag} failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "skopeo inspect --raw {repo_tag} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(digest(&out.stdout))
 }
@@ -261,7 +320,12 @@ pub fn registry_digest(registry: &Registry, repo_tag: &str, creds: Option<&str>)
 pub fn registry_manifest(registry: &Registry, repo_tag: &str) -> Result<Value> {
     let out = run(
         "skopeo",
-        &["inspect", "--raw", "--tls-verify=false", &format!("docker://{}", registry.image(repo_tag))],
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{}", registry.image(repo_tag)),
+        ],
     )?
     .ok()?;
     Ok(serde_json::from_str(&out.stdout)?)

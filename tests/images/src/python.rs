@@ -15,11 +15,16 @@ pub fn require_docker_sdk() -> Result<()> {
     static READY: OnceLock<Result<(), String>> = OnceLock::new();
     READY
         .get_or_init(|| {
-            let check = || run("python3", &["-c", "import docker"]).map(|o| o.success()).unwrap_or(false);
+            let check = || {
+                run("python3", &["-c", "import docker"])
+                    .map(|o| o.success())
+                    .unwrap_or(false)
+            };
             if check() {
                 return Ok(());
             }
-            let pip = run("python3", &["-m", "pip", "install", "--quiet", DOCKER_SDK]).map_err(|e| format!("{e:#}"))?;
+            let pip = run("python3", &["-m", "pip", "install", "--quiet", DOCKER_SDK])
+                .map_err(|e| format!("{e:#}"))?;
             if !pip.success() || !check() {
                 return Err(format!("cannot install the docker SDK for Python: {pip}"));
             }

@@ -88,7 +88,11 @@ impl Registry {
                 }
             }
             if Instant::now() > deadline {
-                bail!("docker-registry did not answer on port {}; log:\n{}", self.port, self.log());
+                bail!(
+                    "docker-registry did not answer on port {}; log:\n{}",
+                    self.port,
+                    self.log()
+                );
             }
             thread::sleep(Duration::from_millis(25));
         }
@@ -98,7 +102,11 @@ impl Registry {
     pub fn get_status(&self, path: &str) -> Result<u16> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n\r\n", self.port)?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n\r\n",
+            self.port
+        )?;
         let mut reply = String::new();
         let _ = stream.read_to_string(&mut reply);
         reply

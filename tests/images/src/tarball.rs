@@ -23,7 +23,10 @@ impl TarWriter {
     }
 
     fn header(&mut self, name: &str, mode: u32, size: u64, kind: u8, link: &str) {
-        assert!(name.len() < 100 && link.len() < 100, "names must fit a plain ustar header");
+        assert!(
+            name.len() < 100 && link.len() < 100,
+            "names must fit a plain ustar header"
+        );
         let mut h = [0u8; 512];
         h[..name.len()].copy_from_slice(name.as_bytes());
         let octal = |field: &mut [u8], value: u64| {
@@ -103,7 +106,10 @@ pub fn docker_archive(repo_tag: &str, layers: &[Vec<u8>]) -> Vec<u8> {
     let diff_ids: Vec<String> = layers.iter().map(|l| digest(l)).collect();
     let config = image_config(&diff_ids, "amd64");
     let config_name = format!("{}.json", &digest(&config)[7..]);
-    let layer_names: Vec<String> = diff_ids.iter().map(|d| format!("{}/layer.tar", &d[7..])).collect();
+    let layer_names: Vec<String> = diff_ids
+        .iter()
+        .map(|d| format!("{}/layer.tar", &d[7..]))
+        .collect();
     let manifest = serde_json::to_vec(&json!([{
         "Config": config_name,
         "RepoTags": [repo_tag],
@@ -114,7 +120,9 @@ pub fn docker_archive(repo_tag: &str, layers: &[Vec<u8>]) -> Vec<u8> {
     for (name, layer) in layer_names.iter().zip(layers) {
         tar = tar.dir(&format!("{}/", &name[..64])).file(name, layer);
     }
-    tar.file(&config_name, &config).file("manifest.json", &manifest).finish()
+    tar.file(&config_name, &config)
+        .file("manifest.json", &manifest)
+        .finish()
 }
 
 /// An OCI image as a registry holds it: manifest, config and layer blobs.
@@ -147,7 +155,10 @@ impl OciImage {
             layer_digests.push(digest(&blob));
             blobs.insert(digest(&blob), blob);
         }
-        let sizes: Vec<u64> = layer_digests.iter().map(|d| blobs[d].len() as u64).collect();
+        let sizes: Vec<u64> = layer_digests
+            .iter()
+            .map(|d| blobs[d].len() as u64)
+            .collect();
         let mut image = OciImage {
             manifest: Vec::new(),
             config,

@@ -11,7 +11,8 @@ use anyhow::{ensure, Result};
 use berth_image_tests::cmd::run;
 use berth_image_tests::tarball::OCI_MANIFEST;
 use berth_image_tests::{
-    digest, docker_archive, import_busybox, unique, Daemon, Delivery, FakeRegistry, OciImage, Response, TarWriter,
+    digest, docker_archive, import_busybox, unique, Daemon, Delivery, FakeRegistry, OciImage,
+    Response, TarWriter,
 };
 
 /// One hostile layer: its tar, a word the refusal must mention, and a check
@@ -25,11 +26,16 @@ struct Hostile {
 /// Every file under `dir` whose name contains `needle`, or that is the same
 /// inode as (`dev`, `ino`).
 fn find_under(dir: &Path, needle: &str, inode: (u64, u64), found: &mut Vec<String>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
-        let Ok(meta) = fs::symlink_metadata(&path) else { continue };
-        if entry.file_name().to_string_lossy().contains(needle) || (meta.dev(), meta.ino()) == inode {
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if entry.file_name().to_string_lossy().contains(needle) || (meta.dev(), meta.ino()) == inode
+        {
             found.push(path.display().to_string());
         }
         if meta.is_dir() {
@@ -69,12 +75,16 @@ fn hostile_layers(marker: &str, outside: &Path) -> Vec<Hostile> {
         },
         Hostile {
             name: "hard link to /etc/passwd (absolute)",
-            tar: TarWriter::new().hardlink("passwd-link", "/etc/passwd").finish(),
+            tar: TarWriter::new()
+                .hardlink("passwd-link", "/etc/passwd")
+                .finish(),
             mentions: vec!["passwd".to_string()],
         },
         Hostile {
             name: "hard link to /etc/passwd (climbing)",
-            tar: TarWriter::new().hardlink("passwd-link", &format!("{climb}etc/passwd")).finish(),
+            tar: TarWriter::new()
+                .hardlink("passwd-link", &format!("{climb}etc/passwd"))
+                .finish(),
             mentions: vec!["passwd".to_string()],
         },
     ]
@@ -93,25 +103,52 @@ impl Outside {
         Ok(Outside {
             marker: unique("berth-it-escape-"),
             dir: berth_image_tests::tmp_dir("outside")?,
-            passwd: (fs::read("/etc/passwd")?, meta.nlink(), (meta.dev(), meta.ino())),
+            passwd: (
+                fs::read("/etc/passwd")?,
+                meta.nlink(),
+                (meta.dev(), meta.ino()),
+            ),
         })
     }
 
     fn check(&self, daemon: &Daemon, case: &str) -> Result<()> {
-        ensure!(!Path::new("/tmp").join(&self.marker).exists(), "{case}: wrote /tmp/{}", self.marker);
-        let stray: Vec<_> = fs::read_dir(self.dir.path())?.flatten().map(|e| e.path()).collect();
-        ensure!(stray.is_empty(), "{case}: wrote through the symlink: {stray:?}");
+        ensure!(
+            !Path::new("/tmp").join(&self.marker).exists(),
+            "{case}: wrote /tmp/{}",
+            self.marker
+        );
+        let stray: Vec<_> = fs::read_dir(self.dir.path())?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        ensure!(
+            stray.is_empty(),
+            "{case}: wrote through the symlink: {stray:?}"
+        );
         let meta = fs::metadata("/etc/passwd")?;
-        ensure!(fs::read("/etc/passwd")? == self.passwd.0, "{case}: /etc/passwd changed");
-        ensure!(meta.nlink() == self.passwd.1, "{case}: /etc/passwd gained a hard link");
-        let top = daemon.data_root().parent().unwrap_or(Path::new("/nonexistent")).to_path_buf();
+        ensure!(
+            fs::read("/etc/passwd")? == self.passwd.0,
+            "{case}: /etc/passwd changed"
+        );
+        ensure!(
+            meta.nlink() == self.passwd.1,
+            "{case}: /etc/passwd gained a hard link"
+        );
+        let top = daemon
+            .data_root()
+            .parent()
+            .unwrap_or(Path::new("/nonexistent"))
+            .to_path_buf();
         let mut found = Vec::new();
         find_under(&top, &self.marker, self.passwd.2, &mut found);
         // A marker file inside the layer's own tree (an ancestor holds the
         // layer's `ok.txt`) was neutralised, not escaped: docker cleans `../`
         // that way. Anywhere else in the daemon's directory it escaped.
         found.retain(|path| !inside_layer(Path::new(path), &top));
-        ensure!(found.is_empty(), "{case}: left in the daemon's directory outside the layer: {found:?}");
+        ensure!(
+            found.is_empty(),
+            "{case}: left in the daemon's directory outside the layer: {found:?}"
+        );
         Ok(())
     }
 }
@@ -132,8 +169,15 @@ fn judge(
         wrong.push(format!("[{}] WROTE OUTSIDE: {e:#}", hostile.name));
     }
     if out.success() {
-        wrong.push(format!("[{}] {how} succeeded instead of refusing: {out}", hostile.name));
-    } else if !hostile.mentions.iter().any(|m| out.stderr.contains(m.as_str())) {
+        wrong.push(format!(
+            "[{}] {how} succeeded instead of refusing: {out}",
+            hostile.name
+        ));
+    } else if !hostile
+        .mentions
+        .iter()
+        .any(|m| out.stderr.contains(m.as_str()))
+    {
         wrong.push(format!(
             "[{}] {how} refused, but the error does not name the entry ({:?}): {out}",
             hostile.name, hostile.mentions
@@ -141,7 +185,10 @@ fn judge(
     }
     let after = daemon.image_table()?;
     if after != before {
-        wrong.push(format!("[{}] the image list changed: {after:?}", hostile.name));
+        wrong.push(format!(
+            "[{}] the image list changed: {after:?}",
+            hostile.name
+        ));
         // Put it back, so the next case starts from the same list.
         let _ = daemon.docker(&["rmi", "-f", "evil:1"]);
     }
@@ -158,11 +205,26 @@ fn load_refuses_layers_that_escape() -> Result<()> {
     for hostile in hostile_layers(&outside.marker, outside.dir.path()) {
         let archive = docker_archive("evil:1", std::slice::from_ref(&hostile.tar));
         let out = daemon.docker_stdin(&["load"], archive)?;
-        failures.extend(judge(&daemon, &outside, &before, &out, &hostile, "docker load")?);
+        failures.extend(judge(
+            &daemon,
+            &outside,
+            &before,
+            &out,
+            &hostile,
+            "docker load",
+        )?);
     }
-    ensure!(failures.is_empty(), "{} of 4 hostile loads went wrong:\n{}", failures.len(), failures.join("\n\n"));
+    ensure!(
+        failures.is_empty(),
+        "{} of 4 hostile loads went wrong:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
     daemon.restart()?;
-    ensure!(daemon.image_table()? == before, "after a restart the list is unchanged");
+    ensure!(
+        daemon.image_table()? == before,
+        "after a restart the list is unchanged"
+    );
     outside.check(&daemon, "after restart")?;
     Ok(())
 }
@@ -176,11 +238,26 @@ fn import_refuses_tars_that_escape() -> Result<()> {
     let mut failures = Vec::new();
     for hostile in hostile_layers(&outside.marker, outside.dir.path()) {
         let out = daemon.docker_stdin(&["import", "-", "evil:1"], hostile.tar.clone())?;
-        failures.extend(judge(&daemon, &outside, &before, &out, &hostile, "docker import")?);
+        failures.extend(judge(
+            &daemon,
+            &outside,
+            &before,
+            &out,
+            &hostile,
+            "docker import",
+        )?);
     }
-    ensure!(failures.is_empty(), "{} of 4 hostile imports went wrong:\n{}", failures.len(), failures.join("\n\n"));
+    ensure!(
+        failures.is_empty(),
+        "{} of 4 hostile imports went wrong:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
     daemon.restart()?;
-    ensure!(daemon.image_table()? == before, "after a restart the list is unchanged");
+    ensure!(
+        daemon.image_table()? == before,
+        "after a restart the list is unchanged"
+    );
     Ok(())
 }
 
@@ -189,22 +266,33 @@ fn load_of_garbage_is_refused() -> Result<()> {
     let daemon = Daemon::start()?;
     import_busybox(&daemon, "bb:1")?;
     let before = daemon.image_table()?;
-    let out = daemon.docker_stdin(&["load"], b"this is not a tar archive at all".repeat(40))?.failed()?;
+    let out = daemon
+        .docker_stdin(&["load"], b"this is not a tar archive at all".repeat(40))?
+        .failed()?;
     ensure!(!out.stderr.trim().is_empty(), "an error message: {out}");
     // A docker-archive whose manifest names a layer that is not there.
-    let manifest = br#"[{"Config":"c.json","RepoTags":["ghost:1"],"Layers":["missing/layer.tar"]}]"#;
+    let manifest =
+        br#"[{"Config":"c.json","RepoTags":["ghost:1"],"Layers":["missing/layer.tar"]}]"#;
     let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:0000000000000000000000000000000000000000000000000000000000000000"]}}"#;
-    let tar = TarWriter::new().file("manifest.json", manifest).file("c.json", config).finish();
+    let tar = TarWriter::new()
+        .file("manifest.json", manifest)
+        .file("c.json", config)
+        .finish();
     daemon.docker_stdin(&["load"], tar)?.failed()?;
     // A layer whose bytes do not match the config's diff ID.
     let layer = TarWriter::new().file("a", b"a").finish();
     let mut archive = docker_archive("liar:1", &[layer]);
     // Flip the content of file "a": the inner tar's first data block.
-    let at = find_data_of(&archive, "layer.tar").ok_or_else(|| anyhow::anyhow!("no layer.tar in the archive"))?;
+    let at = find_data_of(&archive, "layer.tar")
+        .ok_or_else(|| anyhow::anyhow!("no layer.tar in the archive"))?;
     archive[at + 512] ^= 0xff;
     let out = daemon.docker_stdin(&["load"], archive)?.failed()?;
     ensure!(!out.stderr.trim().is_empty(), "an error message: {out}");
-    ensure!(daemon.image_table()? == before, "nothing loaded: {:?}", daemon.image_table()?);
+    ensure!(
+        daemon.image_table()? == before,
+        "nothing loaded: {:?}",
+        daemon.image_table()?
+    );
     Ok(())
 }
 
@@ -216,8 +304,16 @@ fn find_data_of(tar: &[u8], suffix: &str) -> Option<usize> {
         if header.iter().all(|b| *b == 0) {
             return None;
         }
-        let name = String::from_utf8_lossy(&header[..100]).trim_end_matches('\0').to_string();
-        let size = usize::from_str_radix(String::from_utf8_lossy(&header[124..135]).trim_end_matches('\0').trim(), 8).ok()?;
+        let name = String::from_utf8_lossy(&header[..100])
+            .trim_end_matches('\0')
+            .to_string();
+        let size = usize::from_str_radix(
+            String::from_utf8_lossy(&header[124..135])
+                .trim_end_matches('\0')
+                .trim(),
+            8,
+        )
+        .ok()?;
         if name.ends_with(suffix) {
             return Some(at + 512);
         }
@@ -230,7 +326,12 @@ fn find_data_of(tar: &[u8], suffix: &str) -> Option<usize> {
 /// to `case`: a daemon may keep blobs it verified during an earlier failed
 /// pull, and reusing them would hide the next lie.
 fn good_image(case: &str) -> OciImage {
-    OciImage::new(&[TarWriter::new().file("hello.txt", format!("hello from the fake registry: {case}\n").as_bytes()).finish()])
+    OciImage::new(&[TarWriter::new()
+        .file(
+            "hello.txt",
+            format!("hello from the fake registry: {case}\n").as_bytes(),
+        )
+        .finish()])
 }
 
 /// Pulls `reference` from the fake registry, expecting a refusal that mentions
@@ -244,9 +345,15 @@ fn pull_refused(daemon: &Daemon, reference: &str, words: &[&str], case: &str) ->
         words.is_empty() || words.iter().any(|w| text.contains(w)),
         "{case}: the error should mention one of {words:?}: {out}"
     );
-    ensure!(!out.stderr.trim().is_empty(), "{case}: no error message: {out}");
+    ensure!(
+        !out.stderr.trim().is_empty(),
+        "{case}: no error message: {out}"
+    );
     let after = daemon.image_table()?;
-    ensure!(after == before, "{case}: the image list changed:\nbefore {before:?}\nafter  {after:?}");
+    ensure!(
+        after == before,
+        "{case}: the image list changed:\nbefore {before:?}\nafter  {after:?}"
+    );
     Ok(())
 }
 
@@ -269,12 +376,21 @@ fn pull_from_a_lying_registry_is_refused() -> Result<()> {
     let claimed = digest(b"some other manifest");
     fake.route(
         &format!("/v2/lie/manifests/{claimed}"),
-        Response::ok(OCI_MANIFEST, image.manifest.clone()).header("Docker-Content-Digest", &claimed),
+        Response::ok(OCI_MANIFEST, image.manifest.clone())
+            .header("Docker-Content-Digest", &claimed),
     );
     for (d, blob) in &image.blobs {
-        fake.route(&format!("/v2/lie/blobs/{d}"), Response::ok("application/octet-stream", blob.clone()));
+        fake.route(
+            &format!("/v2/lie/blobs/{d}"),
+            Response::ok("application/octet-stream", blob.clone()),
+        );
     }
-    note(pull_refused(&daemon, &format!("{host}/lie@{claimed}"), &["digest"], "manifest digest lies"));
+    note(pull_refused(
+        &daemon,
+        &format!("{host}/lie@{claimed}"),
+        &["digest"],
+        "manifest digest lies",
+    ));
 
     // 2. A layer's bytes do not match its digest (same size, one byte flipped).
     let image = good_image("badblob");
@@ -283,8 +399,16 @@ fn pull_from_a_lying_registry_is_refused() -> Result<()> {
     let mut wrong = image.blobs[&layer].clone();
     let middle = wrong.len() / 2;
     wrong[middle] ^= 0x55;
-    fake.route(&format!("/v2/badblob/blobs/{layer}"), Response::ok("application/octet-stream", wrong));
-    note(pull_refused(&daemon, &format!("{host}/badblob:1"), &["digest", "checksum", "verif", "mismatch", "gzip", "corrupt"], "blob bytes lie"));
+    fake.route(
+        &format!("/v2/badblob/blobs/{layer}"),
+        Response::ok("application/octet-stream", wrong),
+    );
+    note(pull_refused(
+        &daemon,
+        &format!("{host}/badblob:1"),
+        &["digest", "checksum", "verif", "mismatch", "gzip", "corrupt"],
+        "blob bytes lie",
+    ));
 
     // 3. A truncated layer: Content-Length says all of it, half arrives.
     let image = good_image("short");
@@ -296,9 +420,16 @@ fn pull_from_a_lying_registry_is_refused() -> Result<()> {
         &format!("/v2/short/blobs/{layer}"),
         Response::ok("application/octet-stream", blob).delivery(Delivery::CutAfter(half)),
     );
-    note(pull_refused(&daemon, &format!("{host}/short:1"), &[], "truncated blob"));
+    note(pull_refused(
+        &daemon,
+        &format!("{host}/short:1"),
+        &[],
+        "truncated blob",
+    ));
     ensure!(
-        fake.requests().iter().any(|r| r.starts_with(&format!("GET /v2/short/blobs/{layer}"))),
+        fake.requests()
+            .iter()
+            .any(|r| r.starts_with(&format!("GET /v2/short/blobs/{layer}"))),
         "the truncated blob was asked for: {:?}",
         fake.requests()
     );
@@ -310,13 +441,25 @@ fn pull_from_a_lying_registry_is_refused() -> Result<()> {
         ..image.clone()
     };
     fake.serve_image("absurd", "1", &absurd);
-    note(pull_refused(&daemon, &format!("{host}/absurd:1"), &["size"], "absurd layer size"));
+    note(pull_refused(
+        &daemon,
+        &format!("{host}/absurd:1"),
+        &["size"],
+        "absurd layer size",
+    ));
     let du = run("du", &["-sb", &daemon.data_root().to_string_lossy()])?.ok()?;
-    let used: u64 = du.stdout.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(u64::MAX);
+    let used: u64 = du
+        .stdout
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u64::MAX);
     note(if used < 200 << 20 {
         Ok(())
     } else {
-        Err(anyhow::anyhow!("the absurd size made the store grow to {used} bytes"))
+        Err(anyhow::anyhow!(
+            "the absurd size made the store grow to {used} bytes"
+        ))
     });
 
     // 5. The config blob lies about its content.
@@ -326,20 +469,38 @@ fn pull_from_a_lying_registry_is_refused() -> Result<()> {
     let mut config = image.config.clone();
     let last = config.len() - 2;
     config[last] = b' ';
-    fake.route(&format!("/v2/badconfig/blobs/{config_digest}"), Response::ok("application/octet-stream", config));
-    note(pull_refused(&daemon, &format!("{host}/badconfig:1"), &["digest", "checksum", "verif", "mismatch"], "config bytes lie"));
+    fake.route(
+        &format!("/v2/badconfig/blobs/{config_digest}"),
+        Response::ok("application/octet-stream", config),
+    );
+    note(pull_refused(
+        &daemon,
+        &format!("{host}/badconfig:1"),
+        &["digest", "checksum", "verif", "mismatch"],
+        "config bytes lie",
+    ));
 
-    drop(note);
-    ensure!(failures.is_empty(), "{} lies were not refused as they should be:\n{}", failures.len(), failures.join("\n\n"));
+    ensure!(
+        failures.is_empty(),
+        "{} lies were not refused as they should be:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 
     // The honest image still pulls, so the refusals above were about the lies.
     let image = good_image("honest");
     fake.serve_image("honest", "1", &image);
     daemon.docker_ok(&["pull", &format!("{host}/honest:1")])?;
-    ensure!(daemon.inspect(&format!("{host}/honest:1"))?["Id"] == image.config_digest().as_str(), "honest pull");
+    ensure!(
+        daemon.inspect(&format!("{host}/honest:1"))?["Id"] == image.config_digest().as_str(),
+        "honest pull"
+    );
     let before = daemon.image_table()?;
     daemon.restart()?;
-    ensure!(daemon.image_table()? == before, "the store loads after the refusals");
+    ensure!(
+        daemon.image_table()? == before,
+        "the store loads after the refusals"
+    );
     Ok(())
 }
 
@@ -351,20 +512,42 @@ fn pull_retries_a_blob_cut_once() -> Result<()> {
     let fake = FakeRegistry::start()?;
     let daemon = Daemon::start_with(&[&fake.host()])?;
     let image = OciImage::new(&[TarWriter::new()
-        .file("noise.bin", &berth_image_tests::tarball::random_bytes(2 << 20, 7))
+        .file(
+            "noise.bin",
+            &berth_image_tests::tarball::random_bytes(2 << 20, 7),
+        )
         .finish()]);
     fake.serve_image("flaky", "1", &image);
     let layer = image.layers[0].clone();
     let path = format!("/v2/flaky/blobs/{layer}");
     let blob = image.blobs[&layer].clone();
     let half = blob.len() / 2;
-    fake.route(&path, Response::ok("application/octet-stream", blob).delivery(Delivery::CutOnce(half)));
+    fake.route(
+        &path,
+        Response::ok("application/octet-stream", blob).delivery(Delivery::CutOnce(half)),
+    );
     let name = format!("{}/flaky:1", fake.host());
     daemon.docker_ok(&["pull", &name])?;
-    let gets = fake.requests().iter().filter(|r| **r == format!("GET {path}")).count();
-    ensure!(gets >= 2, "the layer was fetched {gets} times; the first was cut: {:?}", fake.requests());
+    let gets = fake
+        .requests()
+        .iter()
+        .filter(|r| **r == format!("GET {path}"))
+        .count();
+    ensure!(
+        gets >= 2,
+        "the layer was fetched {gets} times; the first was cut: {:?}",
+        fake.requests()
+    );
     let inspect = daemon.inspect(&name)?;
-    ensure!(inspect["Id"] == image.config_digest().as_str(), "Id: {}", inspect["Id"]);
-    ensure!(inspect["RootFS"]["Layers"] == serde_json::json!(image.diff_ids), "layers: {}", inspect["RootFS"]);
+    ensure!(
+        inspect["Id"] == image.config_digest().as_str(),
+        "Id: {}",
+        inspect["Id"]
+    );
+    ensure!(
+        inspect["RootFS"]["Layers"] == serde_json::json!(image.diff_ids),
+        "layers: {}",
+        inspect["RootFS"]
+    );
     Ok(())
 }

@@ -32,7 +32,10 @@ fn python(daemon: &Daemon, registry: Option<&Registry>, script: &str) -> Result<
     let text = format!("{PRELUDE}\n{}", script.replace("{REG}", &host));
     let out = daemon.python(&text)?;
     if !out.success() {
-        bail!("python script failed: {out}\n--- daemon log ---\n{}", daemon.log());
+        bail!(
+            "python script failed: {out}\n--- daemon log ---\n{}",
+            daemon.log()
+        );
     }
     let line = out
         .stdout
@@ -65,8 +68,14 @@ assert after["LayersSize"] > 500000, after
 result({"version": v["Version"], "api": v["ApiVersion"], "image": after["Images"][0]["Id"], "size": after["Images"][0]["Size"]})
 "#,
     )?;
-    ensure!(value["image"] == layout_config_digest("base")?.as_str(), "df lists the pulled image: {value}");
-    ensure!(value["size"].as_u64().unwrap_or(0) > 500_000, "df size: {value}");
+    ensure!(
+        value["image"] == layout_config_digest("base")?.as_str(),
+        "df lists the pulled image: {value}"
+    );
+    ensure!(
+        value["size"].as_u64().unwrap_or(0) > 500_000,
+        "df size: {value}"
+    );
     Ok(())
 }
 
@@ -102,10 +111,26 @@ except docker.errors.ImageNotFound as e:
 result({"id": img.id, "digests": got.attrs["RepoDigests"], "missing": missing})
 "#,
     )?;
-    ensure!(value["id"] == layout_config_digest("multi")?.as_str(), "Id: {value}");
-    let expected = format!("{}@{}", registry.image("multi"), registry_digest(&registry, "multi:1", None)?);
-    ensure!(value["digests"] == serde_json::json!([expected]), "RepoDigests: {value}");
-    ensure!(value["missing"].as_str().unwrap_or("").contains("No such image"), "{value}");
+    ensure!(
+        value["id"] == layout_config_digest("multi")?.as_str(),
+        "Id: {value}"
+    );
+    let expected = format!(
+        "{}@{}",
+        registry.image("multi"),
+        registry_digest(&registry, "multi:1", None)?
+    );
+    ensure!(
+        value["digests"] == serde_json::json!([expected]),
+        "RepoDigests: {value}"
+    );
+    ensure!(
+        value["missing"]
+            .as_str()
+            .unwrap_or("")
+            .contains("No such image"),
+        "{value}"
+    );
     Ok(())
 }
 
@@ -132,7 +157,11 @@ result({"digest": aux[-1]["Digest"], "size": aux[-1]["Size"]})
 "#,
     )?;
     let remote = registry_digest(&registry, "sdk-pushed:7", None)?;
-    ensure!(value["digest"] == remote.as_str(), "push aux digest {} != registry {remote}", value["digest"]);
+    ensure!(
+        value["digest"] == remote.as_str(),
+        "push aux digest {} != registry {remote}",
+        value["digest"]
+    );
     Ok(())
 }
 

@@ -14,8 +14,13 @@ use serde_json::Value;
 
 /// 50 MB of incompressible data in one layer, after a small one.
 fn big_image() -> OciImage {
-    let small = TarWriter::new().dir("etc/").file("etc/hostname", b"berth\n").finish();
-    let big = TarWriter::new().file("big.bin", &random_bytes(50 << 20, 0xb16)).finish();
+    let small = TarWriter::new()
+        .dir("etc/")
+        .file("etc/hostname", b"berth\n")
+        .finish();
+    let big = TarWriter::new()
+        .file("big.bin", &random_bytes(50 << 20, 0xb16))
+        .finish();
     OciImage::new(&[small, big])
 }
 
@@ -25,7 +30,10 @@ fn serve_throttled(fake: &FakeRegistry, image: &OciImage, rate: Option<u64>) -> 
     let path = format!("/v2/big/blobs/{layer}");
     let response = Response::ok("application/octet-stream", image.blobs[&layer].clone())
         .header("Docker-Content-Digest", &layer);
-    fake.route(&path, response.delivery(rate.map_or(Delivery::Whole, Delivery::Throttled)));
+    fake.route(
+        &path,
+        response.delivery(rate.map_or(Delivery::Whole, Delivery::Throttled)),
+    );
     path
 }
 
@@ -33,25 +41,50 @@ fn serve_throttled(fake: &FakeRegistry, image: &OciImage, rate: Option<u64>) -> 
 /// gives back layers whose sha256 are the diff IDs.
 fn verify_pulled(daemon: &Daemon, name: &str, repo: &str, image: &OciImage) -> Result<()> {
     let inspect = daemon.inspect(name)?;
-    ensure!(inspect["Id"] == image.config_digest().as_str(), "Id {} != {}", inspect["Id"], image.config_digest());
+    ensure!(
+        inspect["Id"] == image.config_digest().as_str(),
+        "Id {} != {}",
+        inspect["Id"],
+        image.config_digest()
+    );
     let repo_digest = format!("{repo}@{}", image.manifest_digest());
-    ensure!(inspect["RepoDigests"] == serde_json::json!([repo_digest]), "RepoDigests: {}", inspect["RepoDigests"]);
-    ensure!(inspect["RootFS"]["Layers"] == serde_json::json!(image.diff_ids), "diff IDs: {}", inspect["RootFS"]);
+    ensure!(
+        inspect["RepoDigests"] == serde_json::json!([repo_digest]),
+        "RepoDigests: {}",
+        inspect["RepoDigests"]
+    );
+    ensure!(
+        inspect["RootFS"]["Layers"] == serde_json::json!(image.diff_ids),
+        "diff IDs: {}",
+        inspect["RootFS"]
+    );
 
     let file = daemon.scratch("save")?.join("big.tar");
     daemon.docker_ok(&["save", "-o", &file.to_string_lossy(), name])?;
     let file = file.to_string_lossy().into_owned();
-    let manifest: Value = serde_json::from_str(&run("tar", &["-xOf", &file, "manifest.json"])?.ok()?.stdout)?;
-    let layers = manifest[0]["Layers"].as_array().context("manifest.json Layers")?;
-    ensure!(layers.len() == image.diff_ids.len(), "saved layers: {manifest}");
+    let manifest: Value =
+        serde_json::from_str(&run("tar", &["-xOf", &file, "manifest.json"])?.ok()?.stdout)?;
+    let layers = manifest[0]["Layers"]
+        .as_array()
+        .context("manifest.json Layers")?;
+    ensure!(
+        layers.len() == image.diff_ids.len(),
+        "saved layers: {manifest}"
+    );
     for (path, diff_id) in layers.iter().zip(&image.diff_ids) {
         let path = path.as_str().context("layer path")?;
-        let saved = std::process::Command::new("tar").args(["-xOf", &file, path]).output()?.stdout;
+        let saved = std::process::Command::new("tar")
+            .args(["-xOf", &file, path])
+            .output()?
+            .stdout;
         // What the store holds must hash to the diff ID, whatever compression
         // the archive uses (docker_cli.rs checks that save writes plain tars).
         let bytes = if saved.starts_with(&[0x1f, 0x8b]) {
             let mut plain = Vec::new();
-            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(saved.as_slice()), &mut plain)?;
+            std::io::Read::read_to_end(
+                &mut flate2::read::GzDecoder::new(saved.as_slice()),
+                &mut plain,
+            )?;
             plain
         } else {
             saved
@@ -86,7 +119,9 @@ fn kill9_mid_pull_then_restart_and_pull_again() -> Result<()> {
     let repo = format!("{}/big", fake.host());
     let name = format!("{repo}:1");
     let mut pull = daemon.docker_command(&["pull", &name]);
-    pull.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    pull.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = pull.spawn()?;
     let deadline = Instant::now() + Duration::from_secs(60);
     while fake.bytes_sent(&big_path) < (10 << 20) {
@@ -105,13 +140,22 @@ fn kill9_mid_pull_then_restart_and_pull_again() -> Result<()> {
     daemon.kill9()?;
     let (status, out, err) = wait_output(&mut child, Duration::from_secs(60), "docker pull")?;
     eprintln!("docker pull ended {:?} after the kill", started.elapsed());
-    ensure!(!status.success(), "the pull cannot succeed after the daemon died:\n{out}{err}");
+    ensure!(
+        !status.success(),
+        "the pull cannot succeed after the daemon died:\n{out}{err}"
+    );
 
     daemon.restart()?;
     let after = daemon.image_table()?;
-    ensure!(after == before, "after the crash the list must be as before:\nbefore {before:?}\nafter  {after:?}");
+    ensure!(
+        after == before,
+        "after the crash the list must be as before:\nbefore {before:?}\nafter  {after:?}"
+    );
     let missing = daemon.docker(&["image", "inspect", &name])?.failed()?;
-    ensure!(missing.stderr.contains("No such image"), "no half image: {missing}");
+    ensure!(
+        missing.stderr.contains("No such image"),
+        "no half image: {missing}"
+    );
 
     // Full speed now; the pull must finish and verify.
     serve_throttled(&fake, &image, None);
@@ -120,7 +164,10 @@ fn kill9_mid_pull_then_restart_and_pull_again() -> Result<()> {
     eprintln!("second pull took {:?}", started.elapsed());
     verify_pulled(&daemon, &name, &repo, &image)?;
     eprintln!("verified after {:?}", started.elapsed());
-    ensure!(daemon.inspect("before:1").is_ok(), "the earlier image survived");
+    ensure!(
+        daemon.inspect("before:1").is_ok(),
+        "the earlier image survived"
+    );
 
     // And it survives another crash, now that it is complete.
     daemon.kill9()?;
@@ -143,8 +190,15 @@ fn kill9_after_pull_keeps_the_image() -> Result<()> {
     let before = daemon.image_table()?;
     daemon.kill9()?;
     daemon.restart()?;
-    ensure!(daemon.image_table()? == before, "a completed pull and tag survive kill -9");
+    ensure!(
+        daemon.image_table()? == before,
+        "a completed pull and tag survive kill -9"
+    );
     let inspect = daemon.inspect("other:2")?;
-    ensure!(inspect["Id"] == image.config_digest().as_str(), "{}", inspect["Id"]);
+    ensure!(
+        inspect["Id"] == image.config_digest().as_str(),
+        "{}",
+        inspect["Id"]
+    );
     Ok(())
 }
