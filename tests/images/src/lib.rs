@@ -62,3 +62,9 @@ pub fn import_tiny(daemon: &Daemon, name: &str, text: &str) -> anyhow::Result<St
 pub fn field(value: &serde_json::Value, path: &[&str]) -> String {
     path.iter().fold(value, |v, key| &v[*key]).to_string()
 }
+
+/// `docker -H unix://<daemon socket> <args>` with the daemon's private
+/// `DOCKER_CONFIG`; any exit status (same as [`Daemon::docker`]).
+pub fn docker<S: AsRef<std::ffi::OsStr>>(daemon: &Daemon, args: &[S]) -> anyhow::Result<Outcome> {
+    daemon.docker(args)
+}
