@@ -20,7 +20,7 @@
 # docker-registry hyperfine busybox-static curl.
 # Env: CARGO_TARGET_DIR (where berth is built), DOCKER_CLI (default /usr/local/bin/docker if
 # present: the same client drives dockerd and berth), RANDOM_MB (default 100),
-# SKIP_EXTRACT=1 / SKIP_PULL=1, BERTH_FRESH_ROOT=1 (restart berth on a fresh data root before
+# TMPDIR (where the work dir goes, default /tmp), SKIP_EXTRACT=1 / SKIP_PULL=1, BERTH_FRESH_ROOT=1 (restart berth on a fresh data root before
 # every pull instead of `rmi -f`; chosen automatically when rmi does not free the layer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,7 +64,7 @@ else
   say "images.sh: berth-archive does not build: no apply_layer figures"
 fi
 
-work=$(mktemp -d /tmp/berth-bench-images.XXXXXX)
+work=$(mktemp -d "${TMPDIR:-/tmp}/berth-bench-images.XXXXXX")
 chmod 755 "$work"
 pids=()            # what we started, stopped in reverse order by pid
 # Host paths the peers create when missing (dockerd 20.10 its trust key and plugin dir; c/image
