@@ -30,9 +30,9 @@ pub struct SavePlan {
 #[derive(Debug, Clone)]
 struct SaveImage {
     id: Digest,
-    manifest: ManifestRef,
     config_size: u64,
     layers: Vec<(Digest, u64)>,
+    diff_ids: Vec<Digest>,
     tags: Vec<Reference>,
 }
 
@@ -71,9 +71,10 @@ impl ImageService {
             }
             let rec = self.record(&id)?;
             let m = manifest_layers(self, &rec)?;
+            let diff_ids = self.config_of(&id)?.diff_ids()?;
             images.push(SaveImage {
                 id,
-                manifest: rec.manifest.clone(),
+                diff_ids,
                 config_size: m.config.size,
                 layers: m
                     .layers
@@ -116,21 +117,41 @@ impl ImageService {
         let mut written = std::collections::HashSet::new();
         let mut index = Vec::new();
         let mut legacy = Vec::new();
+        let mut layer_sizes: HashMap<Digest, u64> = HashMap::new();
         for img in &plan.images {
-            let blobs = std::iter::once((img.manifest.digest.clone(), img.manifest.size))
-                .chain(std::iter::once((img.id.clone(), img.config_size)))
-                .chain(img.layers.iter().cloned());
-            for (d, _) in blobs {
-                if !written.insert(d.clone()) {
-                    continue;
-                }
-                let size = self.content.size(&d)?;
-                let mut f = self.content.open_blob(&d)?;
-                file(&mut tar, &blob_path(&d), size, &mut f)
+            if written.insert(img.id.clone()) {
+                let mut f = self.content.open_blob(&img.id)?;
+                file(&mut tar, &blob_path(&img.id), img.config_size, &mut f)
                     .map_err(ImageError::io("writing the archive"))?;
             }
+            // Layers go out as plain tars named by their diff ids, as docker save writes them.
+            let mut layer_descs = Vec::new();
+            for ((blob, size), diff_id) in img.layers.iter().zip(&img.diff_ids) {
+                if written.insert(diff_id.clone()) {
+                    let len = self.write_plain_layer(&mut tar, blob, *size, diff_id)?;
+                    layer_sizes.insert(diff_id.clone(), len);
+                }
+                layer_descs.push(json!({"mediaType": OCI_LAYER_TAR, "digest": diff_id.to_string(), "size": layer_sizes[diff_id]}));
+            }
+            let manifest = serde_json::to_vec(&json!({
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": {"mediaType": OCI_CONFIG, "digest": img.id.to_string(), "size": img.config_size},
+                "layers": layer_descs,
+            }))
+            .expect("json serializes");
+            let manifest_digest = berth_core::sha256_digest(&manifest);
+            if written.insert(manifest_digest.clone()) {
+                file(
+                    &mut tar,
+                    &blob_path(&manifest_digest),
+                    manifest.len() as u64,
+                    &mut &manifest[..],
+                )
+                .map_err(ImageError::io("writing the archive"))?;
+            }
             let desc = |annotations: Option<serde_json::Value>| {
-                let mut d = json!({"mediaType": img.manifest.media_type, "digest": img.manifest.digest.to_string(), "size": img.manifest.size});
+                let mut d = json!({"mediaType": OCI_MANIFEST, "digest": manifest_digest.to_string(), "size": manifest.len()});
                 if let Some(a) = annotations {
                     d["annotations"] = a;
                 }
@@ -148,7 +169,7 @@ impl ImageService {
             legacy.push(json!({
                 "Config": blob_path(&img.id),
                 "RepoTags": img.tags.iter().map(Reference::familiar).collect::<Vec<_>>(),
-                "Layers": img.layers.iter().map(|(d, _)| blob_path(d)).collect::<Vec<_>>(),
+                "Layers": img.diff_ids.iter().map(blob_path).collect::<Vec<_>>(),
             }));
         }
         let docs = [
@@ -167,6 +188,68 @@ impl ImageService {
         let mut w = tar.into_inner().map_err(werr)?;
         w.flush().map_err(ImageError::io("writing the archive"))?;
         Ok(())
+    }
+
+    /// Appends layer `blob` to `tar` uncompressed, as `blobs/sha256/<diff id>`; a compressed
+    /// blob is inflated into a spool file first (a tar header needs the size), and must hash
+    /// to `diff_id`. Returns the plain size.
+    fn write_plain_layer<W: Write>(
+        &self,
+        tar: &mut tar::Builder<W>,
+        blob: &Digest,
+        size: u64,
+        diff_id: &Digest,
+    ) -> Result<u64> {
+        let werr = || ImageError::io("writing the archive");
+        let mut head = [0u8; 8];
+        let n = self
+            .content
+            .open_blob(blob)?
+            .read(&mut head)
+            .map_err(ImageError::io(format!("reading blob {blob}")))?;
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        if berth_archive::Compression::detect(&head[..n]) == berth_archive::Compression::None
+            && blob == diff_id
+        {
+            header.set_size(size);
+            tar.append_data(
+                &mut header,
+                blob_path(diff_id),
+                self.content.open_blob(blob)?,
+            )
+            .map_err(werr())?;
+            return Ok(size);
+        }
+        let tmp_dir = self.root.join("tmp");
+        std::fs::create_dir_all(&tmp_dir).map_err(ImageError::io("creating the spool dir"))?;
+        let mut spool =
+            tempfile::tempfile_in(&tmp_dir).map_err(ImageError::io("creating a spool file"))?;
+        let (_c, plain) = berth_archive::decompress(io::BufReader::with_capacity(
+            1 << 20,
+            self.content.open_blob(blob)?,
+        ))?;
+        let mut hashing = crate::unpack::HashingReader::new(plain);
+        io::copy(&mut hashing, &mut spool)
+            .map_err(ImageError::io(format!("inflating layer {blob}")))?;
+        let (actual, len) = hashing.finish();
+        if &actual != diff_id {
+            return Err(ImageError::DiffIdMismatch {
+                layer: blob.to_string(),
+                expected: diff_id.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        use std::io::Seek;
+        spool
+            .seek(io::SeekFrom::Start(0))
+            .map_err(ImageError::io("rewinding the spool file"))?;
+        header.set_size(len);
+        tar.append_data(&mut header, blob_path(diff_id), spool)
+            .map_err(werr())?;
+        Ok(len)
     }
 
     /// Reads a `docker save` archive (either layout) and returns the names loaded: familiar

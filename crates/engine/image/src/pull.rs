@@ -22,6 +22,9 @@ use crate::metadata::{ImageRecord, ManifestRef};
 use crate::progress::{short_id, Progress};
 use crate::service::{ImageService, RegistryAuth, MAX_DOCUMENT};
 
+/// How often a blob download cut off mid-way is resumed before the pull fails.
+const MAX_RETRIES: u32 = 3;
+
 /// Where the unpacker reads layer `i` from.
 enum LayerSource {
     /// Already unpacked: nothing to read.
@@ -304,29 +307,37 @@ impl ImageService {
         let _ = source.send(Ok(LayerSource::Arriving(writer.follower())));
         let offset = writer.offset();
         let mut stream = client.get_blob(repo, digest, offset).await?;
-        // Writes happen on a blocking thread, fed through a small channel.
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(32);
-        let write_task = tokio::task::spawn_blocking(move || -> Result<Digest> {
+        // Writes happen on a blocking thread, fed through a small channel. `None` means the
+        // download is complete: only then is the blob committed; if the channel just closes,
+        // the writer is dropped and what arrived stays for a later pull to resume.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<bytes::Bytes>>(32);
+        let write_task = tokio::task::spawn_blocking(move || -> Result<Option<Digest>> {
             use std::io::Write;
-            while let Some(chunk) = rx.blocking_recv() {
-                if let Err(e) = writer.write_all(&chunk) {
-                    let _ = writer.abort();
-                    return Err(ImageError::Io {
-                        what: "writing a layer blob".into(),
-                        source: e,
-                    });
+            while let Some(item) = rx.blocking_recv() {
+                match item {
+                    Some(chunk) => {
+                        if let Err(e) = writer.write_all(&chunk) {
+                            let _ = writer.abort();
+                            return Err(ImageError::Io {
+                                what: "writing a layer blob".into(),
+                                source: e,
+                            });
+                        }
+                    }
+                    None => return Ok(Some(writer.commit()?)),
                 }
             }
-            Ok(writer.commit()?)
+            Ok(None)
         });
         let mut done = offset;
         let mut last_report = 0u64;
         let mut failure = None;
-        while let Some(chunk) = stream.next().await {
-            match chunk {
-                Ok(chunk) => {
+        let mut retries = 0;
+        loop {
+            match stream.next().await {
+                Some(Ok(chunk)) => {
                     done += chunk.len() as u64;
-                    if tx.send(chunk).await.is_err() {
+                    if tx.send(Some(chunk)).await.is_err() {
                         break;
                     }
                     if done - last_report >= 512 * 1024 || done == size {
@@ -334,22 +345,46 @@ impl ImageService {
                         progress.bytes(&id, "Downloading", done, Some(size));
                     }
                 }
-                Err(e) => {
+                Some(Err(e)) if retries < MAX_RETRIES && done < size => {
+                    // A connection cut mid-blob: go on from where it stopped, as docker does.
+                    retries += 1;
+                    progress.status(
+                        Some(&id),
+                        format!("Retrying ({retries}/{MAX_RETRIES}) after: {e}"),
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(200 << retries)).await;
+                    match client.get_blob(repo, digest, done).await {
+                        Ok(s) => stream = s,
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
+                        }
+                    }
+                }
+                Some(Err(e)) => {
                     failure = Some(e);
+                    break;
+                }
+                None => {
+                    let _ = tx.send(None).await;
                     break;
                 }
             }
         }
         drop(tx);
+        let written = write_task
+            .await
+            .map_err(|e| ImageError::invalid("ingest", e.to_string()))?;
         if let Some(e) = failure {
-            // Dropping the writer keeps what arrived for a later resume; the follower errors.
-            write_task.abort();
             return Err(e.into());
         }
         progress.status(Some(&id), "Verifying Checksum");
-        write_task
-            .await
-            .map_err(|e| ImageError::invalid("ingest", e.to_string()))??;
+        if written?.is_none() {
+            return Err(ImageError::invalid(
+                format!("layer {digest}"),
+                "its download stopped before the end",
+            ));
+        }
         progress.status(Some(&id), "Download complete");
         Ok(())
     }
