@@ -17,7 +17,7 @@
 # exactly the processes it started, by pid, unmounts what is left under the tmp dir, checks
 # that dockerd left no bridge or iptables chains, and removes the tmp dir.
 # Missing peers are installed with apt-get, and it says so: docker.io podman umoci
-# docker-registry hyperfine busybox-static curl.
+# docker-registry hyperfine busybox-static curl time.
 # Env: CARGO_TARGET_DIR (where berth is built), DOCKER_CLI (default /usr/local/bin/docker if
 # present: the same client drives dockerd and berth), RANDOM_MB (default 100),
 # TMPDIR (where the work dir goes, default /tmp), SKIP_EXTRACT=1 / SKIP_PULL=1, BERTH_FRESH_ROOT=1 (restart berth on a fresh data root before
@@ -32,7 +32,7 @@ say() { printf '%s\n' "$*" >&2; }
 [[ $(id -u) == 0 ]] || { say "images.sh: run as root"; exit 1; }
 
 # ---- peers (Debian packages), installed only when missing and never silently
-pkgs=(docker.io podman umoci docker-registry hyperfine busybox-static curl)
+pkgs=(docker.io podman umoci docker-registry hyperfine busybox-static curl time)
 need=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
 if ((${#need[@]})); then
