@@ -18,7 +18,6 @@ use crate::error::{ImageError, Result};
 use crate::import::{OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST};
 use crate::manifest::{ImageConfig, ManifestLayers};
 use crate::metadata::{ImageRecord, ManifestRef};
-use crate::progress::Progress;
 use crate::service::{manifest_layers, ImageService, MAX_DOCUMENT};
 
 /// What `save` will write, resolved before the first byte goes out.
@@ -254,9 +253,8 @@ impl ImageService {
 
     /// Reads a `docker save` archive (either layout) and returns the names loaded: familiar
     /// tags, or `sha256:<id>` for untagged images.
-    pub fn load(&self, input: impl Read + Send, progress: &Progress) -> Result<Vec<String>> {
+    pub fn load(&self, input: impl Read + Send) -> Result<Vec<String>> {
         let _lease = self.leases.blocking_read();
-        let _ = progress;
         let (_c, plain) = berth_archive::decompress(input)?;
         let mut archive = tar::Archive::new(plain);
         let mut docs: HashMap<String, Vec<u8>> = HashMap::new();

@@ -229,7 +229,9 @@ impl ImageService {
         })
     }
 
-    pub fn list(&self, _all: bool, filters: &ImageFilters) -> Result<Vec<ImageSummary>> {
+    /// `docker images`. Docker's `all` also shows intermediate build images; berth has none
+    /// (no builder yet), so every recorded image is listed either way.
+    pub fn list(&self, filters: &ImageFilters) -> Result<Vec<ImageSummary>> {
         let records = self.meta.list_images()?;
         let mut out = Vec::with_capacity(records.len());
         for rec in &records {
@@ -432,7 +434,7 @@ impl ImageService {
         let all = filters.dangling == Some(false);
         let mut f = filters.clone();
         f.dangling = if all { None } else { Some(true) };
-        let candidates = self.list(true, &f)?;
+        let candidates = self.list(&f)?;
         let mut report = PruneReport::default();
         {
             let _guard = self.records.lock().expect("records lock");

@@ -35,6 +35,6 @@ mod tests {
             Some(1704164645)
         );
         assert_eq!(parse_rfc3339_secs("garbage"), None);
-        assert!(rfc3339(1704164645_000_000_000).starts_with("2024-01-02T03:04:05"));
+        assert!(rfc3339(1_704_164_645_000_000_000).starts_with("2024-01-02T03:04:05"));
     }
 }

@@ -77,9 +77,8 @@ fn parse_filters(q: &Query) -> Result<ImageFilters, ApiError> {
 
 pub async fn list(backend: &Arc<Backend>, q: &Query) -> HandlerResult {
     let filters = parse_filters(q)?;
-    let all = q.flag("all");
     let images = backend.images.clone();
-    let list = blocking(move || images.list(all, &filters)).await?;
+    let list = blocking(move || images.list(&filters)).await?;
     let out: Vec<Value> = list.iter().map(summary_json).collect();
     Ok(body::json(StatusCode::OK, &out))
 }
@@ -294,8 +293,7 @@ pub async fn load(backend: &Arc<Backend>, req: Request<Incoming>) -> HandlerResu
     let reader = body::reader(req.into_body());
     let images = backend.images.clone();
     Ok(stream_response(move |progress| async move {
-        let p = progress.clone();
-        let loaded = blocking(move || images.load(reader, &p)).await?;
+        let loaded = blocking(move || images.load(reader)).await?;
         for name in loaded {
             progress.stream(format!(
                 "Loaded image{}: {name}\n",
