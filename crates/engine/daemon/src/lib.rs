@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use berth_api::{Backend, SystemFacts};
+pub use berth_image::service::SnapshotterKind;
 use berth_image::{ImageService, ServiceOptions};
 
 /// How `berth daemon` was asked to run.
@@ -24,6 +25,9 @@ pub struct DaemonOptions {
     pub data_root: PathBuf,
     /// Registries to reach over plain HTTP or unverified TLS (loopback ones always are).
     pub insecure_registries: Vec<String>,
+    /// Which snapshotter keeps layers: overlayfs, native copies, or `Auto` (overlayfs when
+    /// the data root supports it).
+    pub storage_driver: SnapshotterKind,
     /// Log every request.
     pub debug: bool,
 }
@@ -52,7 +56,7 @@ pub fn run(opts: DaemonOptions) -> anyhow::Result<()> {
         &opts.data_root.join("image"),
         ServiceOptions {
             insecure_registries: opts.insecure_registries.clone(),
-            ..Default::default()
+            snapshotter: opts.storage_driver,
         },
     )
     .context("opening the image store")?;

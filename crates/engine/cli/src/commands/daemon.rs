@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use berth_daemon::{DaemonOptions, DEFAULT_DATA_ROOT, DEFAULT_HOST};
+use berth_daemon::{DaemonOptions, SnapshotterKind, DEFAULT_DATA_ROOT, DEFAULT_HOST};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -16,9 +16,23 @@ pub struct Args {
     /// Registry to reach over plain HTTP or unverified TLS; may be repeated
     #[arg(long = "insecure-registry", value_name = "HOST")]
     insecure_registries: Vec<String>,
+    /// Storage driver: overlayfs (overlay2), native (vfs: full copies, for file systems
+    /// without overlay); default: overlayfs when the data root supports it
+    #[arg(short = 's', long = "storage-driver", value_name = "DRIVER", value_parser = parse_driver)]
+    storage_driver: Option<SnapshotterKind>,
     /// Enable debug mode
     #[arg(short = 'D', long = "debug")]
     debug: bool,
+}
+
+fn parse_driver(s: &str) -> Result<SnapshotterKind, String> {
+    match s {
+        "overlayfs" | "overlay2" | "overlay" => Ok(SnapshotterKind::Overlay),
+        "native" | "vfs" => Ok(SnapshotterKind::Native),
+        other => Err(format!(
+            "unknown storage driver {other:?}: berth has overlayfs and native"
+        )),
+    }
 }
 
 pub fn options(args: Args, global_debug: bool) -> DaemonOptions {
@@ -30,6 +44,7 @@ pub fn options(args: Args, global_debug: bool) -> DaemonOptions {
         },
         data_root: args.data_root,
         insecure_registries: args.insecure_registries,
+        storage_driver: args.storage_driver.unwrap_or(SnapshotterKind::Auto),
         debug: args.debug || global_debug,
     }
 }
@@ -60,15 +75,20 @@ mod tests {
             "/tmp/d",
             "--insecure-registry",
             "r:5000",
+            "-s",
+            "vfs",
         ]);
         let o = options(t.args, true);
         assert_eq!(o.hosts, ["unix:///tmp/a.sock", "unix:///tmp/b.sock"]);
         assert_eq!(o.data_root, PathBuf::from("/tmp/d"));
         assert_eq!(o.insecure_registries, ["r:5000"]);
+        assert_eq!(o.storage_driver, SnapshotterKind::Native);
         assert!(o.debug);
         let o = options(T::parse_from(["daemon"]).args, false);
         assert_eq!(o.hosts, [DEFAULT_HOST]);
         assert_eq!(o.data_root, PathBuf::from(DEFAULT_DATA_ROOT));
+        assert_eq!(o.storage_driver, SnapshotterKind::Auto);
         assert!(!o.debug);
+        assert!(T::try_parse_from(["daemon", "--storage-driver", "btrfs"]).is_err());
     }
 }
