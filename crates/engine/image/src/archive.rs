@@ -20,6 +20,10 @@ use crate::manifest::{ImageConfig, ManifestLayers};
 use crate::metadata::{ImageRecord, ManifestRef};
 use crate::service::{manifest_layers, ImageService, MAX_DOCUMENT};
 
+/// How much of an archive's non-blob files (manifests, configs, `repositories`) `load` keeps
+/// in memory at most.
+const MAX_ARCHIVE_DOCUMENTS: u64 = 64 << 20;
+
 /// What `save` will write, resolved before the first byte goes out.
 #[derive(Debug, Clone)]
 pub struct SavePlan {
@@ -260,6 +264,7 @@ impl ImageService {
         let mut docs: HashMap<String, Vec<u8>> = HashMap::new();
         let mut stored: HashMap<String, Digest> = HashMap::new();
         let mut links: HashMap<String, String> = HashMap::new();
+        let mut docs_total = 0u64;
         let rerr = |e: io::Error| ImageError::invalid("image archive", e.to_string());
         for entry in archive.entries().map_err(rerr)? {
             let mut entry = entry.map_err(rerr)?;
@@ -300,6 +305,15 @@ impl ImageService {
                 let (d, _) = self.ingest_unknown(&mut entry)?;
                 stored.insert(path, d);
             } else {
+                docs_total += size;
+                if docs_total > MAX_ARCHIVE_DOCUMENTS {
+                    return Err(ImageError::invalid(
+                        "image archive",
+                        format!(
+                            "its small files add up to more than {MAX_ARCHIVE_DOCUMENTS} bytes"
+                        ),
+                    ));
+                }
                 let mut buf = Vec::with_capacity(size as usize);
                 entry.read_to_end(&mut buf).map_err(rerr)?;
                 docs.insert(path, buf);

@@ -35,6 +35,25 @@ enum LayerSource {
     Arriving(berth_content::Follower),
 }
 
+/// Holds a blob's fetch gate; the last holder takes it out of the map again.
+struct FetchGate<'a> {
+    svc: &'a ImageService,
+    digest: Digest,
+    gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Drop for FetchGate<'_> {
+    fn drop(&mut self) {
+        // The map and this holder: nobody else waits for the blob. If the map is busy the
+        // entry stays, which costs a few bytes and no correctness.
+        if let Ok(mut map) = self.svc.fetches.try_lock() {
+            if Arc::strong_count(&self.gate) <= 2 {
+                map.remove(&self.digest);
+            }
+        }
+    }
+}
+
 /// The host `docker login SERVER` means: `https://index.docker.io/v1/` is Docker Hub.
 pub fn login_host(server: &str) -> String {
     let s = server.trim();
@@ -292,9 +311,13 @@ impl ImageService {
         // One fetch of a blob at a time; a second pull of it waits and then finds it stored.
         let gate = {
             let mut map = self.fetches.lock().await;
-            map.entry(digest.clone()).or_default().clone()
+            FetchGate {
+                svc: self,
+                digest: digest.clone(),
+                gate: map.entry(digest.clone()).or_default().clone(),
+            }
         };
-        let _fetching = gate.lock().await;
+        let _fetching = gate.gate.lock().await;
         if self.content.contains(digest) {
             let _ = source.send(Ok(LayerSource::Blob));
             return Ok(());
