@@ -808,3 +808,58 @@ fn operation_futures_are_send() {
         }
     });
 }
+
+/// A registry that speaks only TLS, with a self-signed certificate: on loopback the client
+/// accepts it (Docker treats loopback registries as insecure), and everything goes over TLS.
+#[tokio::test]
+async fn https_registry_with_a_self_signed_certificate_on_loopback() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(dir.path().join("key.pem"))
+        .arg("-out")
+        .arg(dir.path().join("cert.pem"))
+        .output()
+        .context("openssl (apt-get install openssl)")?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Appended right after `http: addr:`, so it lands in the http section.
+    let registry = Registry::start_in(
+        dir,
+        "  tls:\n    certificate: {dir}/cert.pem\n    key: {dir}/key.pem",
+    )?;
+
+    // The server refuses plain HTTP, so whatever works below went over TLS.
+    let mut plain = tokio::net::TcpStream::connect(registry.host()).await?;
+    plain.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n").await?;
+    let mut answer = String::new();
+    plain.read_to_string(&mut answer).await?;
+    assert!(
+        answer.starts_with("HTTP/1.0 400"),
+        "plain HTTP answer: {answer}"
+    );
+
+    let client = registry.client(None);
+    client.check_login().await?;
+    let manifest = push_image(&client, "tls/app", &blob(64 * 1024, 11)).await?;
+    let digest = client
+        .put_manifest("tls/app", "v1", OCI_MANIFEST, manifest)
+        .await?;
+    assert_eq!(client.get_manifest("tls/app", "v1").await?.digest, digest);
+    Ok(())
+}
