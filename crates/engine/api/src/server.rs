@@ -60,6 +60,7 @@ pub async fn serve(
             },
         };
         let backend = backend.clone();
+        let debug = backend.debug;
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
                 let backend = backend.clone();
@@ -69,16 +70,12 @@ pub async fn serve(
                 .serve_connection(TokioIo::new(stream), svc)
                 .with_upgrades();
             if let Err(e) = conn.await {
-                if backend_debug() {
+                if debug {
                     eprintln!("berth daemon: connection: {e}");
                 }
             }
         });
     }
-}
-
-fn backend_debug() -> bool {
-    std::env::var_os("BERTH_DEBUG").is_some()
 }
 
 /// One request: strip the version, find the route, run its handler, render errors.
