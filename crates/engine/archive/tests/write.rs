@@ -114,6 +114,20 @@ fn write_tree_round_trips_through_apply_layer_and_gnu_tar() {
     assert_eq!(names[0], "bin/");
 }
 
+/// Unmounts `target`, waiting out EBUSY: a test running in parallel may fork while this one
+/// has a directory of the mount open, and the child holds that descriptor until it execs.
+fn unmount_when_free(target: &std::path::Path) {
+    for _ in 0..100 {
+        match nix::mount::umount(target) {
+            Err(nix::errno::Errno::EBUSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            other => return other.unwrap(),
+        }
+    }
+    panic!("{} stayed busy for 2 s", target.display());
+}
+
 #[test]
 fn overlay_upper_dirs_become_oci_whiteouts() {
     let dir = tempdir();
@@ -155,7 +169,7 @@ fn overlay_upper_dirs_become_oci_whiteouts() {
         Ok(())
     })();
     let expected_before_unmount = snapshot(&merged);
-    nix::mount::umount(&merged).unwrap();
+    unmount_when_free(&merged);
     changed.unwrap();
 
     let bytes = write_overlay_diff(&upper, Vec::new()).unwrap();
