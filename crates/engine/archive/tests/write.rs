@@ -116,16 +116,27 @@ fn write_tree_round_trips_through_apply_layer_and_gnu_tar() {
 
 /// Unmounts `target`, waiting out EBUSY: a test running in parallel may fork while this one
 /// has a directory of the mount open, and the child holds that descriptor until it execs.
-fn unmount_when_free(target: &std::path::Path) {
+fn unmount_when_free(target: &std::path::Path) -> nix::Result<()> {
     for _ in 0..100 {
         match nix::mount::umount(target) {
             Err(nix::errno::Errno::EBUSY) => {
                 std::thread::sleep(std::time::Duration::from_millis(20))
             }
-            other => return other.unwrap(),
+            other => return other,
         }
     }
-    panic!("{} stayed busy for 2 s", target.display());
+    nix::mount::umount(target)
+}
+
+/// The test's overlay mount, unmounted even when the test fails half way.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if unmount_when_free(&self.0).is_err() {
+            let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
 }
 
 #[test]
@@ -160,6 +171,7 @@ fn overlay_upper_dirs_become_oci_whiteouts() {
         Some(opts.as_str()),
     )
     .unwrap();
+    let mounted = Mounted(merged.clone());
     let changed = (|| -> std::io::Result<()> {
         fs::remove_file(merged.join("etc/motd"))?;
         fs::remove_dir_all(merged.join("etc/ssl"))?;
@@ -169,7 +181,7 @@ fn overlay_upper_dirs_become_oci_whiteouts() {
         Ok(())
     })();
     let expected_before_unmount = snapshot(&merged);
-    unmount_when_free(&merged);
+    drop(mounted);
     changed.unwrap();
 
     let bytes = write_overlay_diff(&upper, Vec::new()).unwrap();
