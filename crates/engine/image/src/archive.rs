@@ -226,18 +226,11 @@ impl ImageService {
             .map_err(werr())?;
             return Ok(size);
         }
-        let tmp_dir = self.root.join("tmp");
-        std::fs::create_dir_all(&tmp_dir).map_err(ImageError::io("creating the spool dir"))?;
-        let mut spool =
-            tempfile::tempfile_in(&tmp_dir).map_err(ImageError::io("creating a spool file"))?;
         let (_c, plain) = berth_archive::decompress(io::BufReader::with_capacity(
             1 << 20,
             self.content.open_blob(blob)?,
         ))?;
-        let mut hashing = crate::unpack::HashingReader::new(plain);
-        io::copy(&mut hashing, &mut spool)
-            .map_err(ImageError::io(format!("inflating layer {blob}")))?;
-        let (actual, len) = hashing.finish();
+        let (spool, actual, len) = self.spool(plain, &format!("inflating layer {blob}"))?;
         if &actual != diff_id {
             return Err(ImageError::DiffIdMismatch {
                 layer: blob.to_string(),
@@ -245,10 +238,6 @@ impl ImageService {
                 actual: actual.to_string(),
             });
         }
-        use std::io::Seek;
-        spool
-            .seek(io::SeekFrom::Start(0))
-            .map_err(ImageError::io("rewinding the spool file"))?;
         header.set_size(len);
         tar.append_data(&mut header, blob_path(diff_id), spool)
             .map_err(werr())?;

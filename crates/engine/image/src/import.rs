@@ -16,21 +16,33 @@ pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 
 impl ImageService {
-    /// Stores a stream whose digest is not known in advance: spooled to a temporary file
-    /// while hashed, then ingested under the digest found (and verified once more).
-    pub(crate) fn ingest_unknown(&self, mut reader: impl Read) -> Result<(Digest, u64)> {
+    /// Copies `reader` into an unnamed temporary file under the data root while hashing it;
+    /// returns the file rewound to its start, the digest and the size. For streams whose
+    /// digest or length is not known before they are read.
+    pub(crate) fn spool(
+        &self,
+        reader: impl Read,
+        what: &str,
+    ) -> Result<(std::fs::File, Digest, u64)> {
+        use std::io::Seek;
         let tmp_dir = self.root.join("tmp");
         std::fs::create_dir_all(&tmp_dir).map_err(ImageError::io("creating the spool dir"))?;
         let mut spool =
             tempfile::tempfile_in(&tmp_dir).map_err(ImageError::io("creating a spool file"))?;
-        let mut hashing = HashingReader::new(&mut reader);
-        io::copy(&mut hashing, &mut spool).map_err(ImageError::io("reading the input"))?;
+        let mut hashing = HashingReader::new(reader);
+        io::copy(&mut hashing, &mut spool).map_err(ImageError::io(what))?;
         let (digest, size) = hashing.finish();
+        spool
+            .seek(io::SeekFrom::Start(0))
+            .map_err(ImageError::io("rewinding the spool file"))?;
+        Ok((spool, digest, size))
+    }
+
+    /// Stores a stream whose digest is not known in advance: spooled while hashed, then
+    /// ingested under the digest found (and verified once more).
+    pub(crate) fn ingest_unknown(&self, reader: impl Read) -> Result<(Digest, u64)> {
+        let (mut spool, digest, size) = self.spool(reader, "reading the input")?;
         if !self.content.contains(&digest) {
-            use std::io::Seek;
-            spool
-                .seek(io::SeekFrom::Start(0))
-                .map_err(ImageError::io("rewinding the spool file"))?;
             let mut w = self.content.writer(&digest, Some(size))?;
             io::copy(&mut spool, &mut w).map_err(ImageError::io("storing a blob"))?;
             w.commit()?;

@@ -439,25 +439,21 @@ impl ImageService {
                     report(n);
                 }
             };
-            match source {
-                LayerSource::Present => {}
-                LayerSource::Blob => {
-                    let f = self.content.open_blob(digest)?;
-                    let r = crate::unpack::CountingReader {
-                        inner: std::io::BufReader::with_capacity(1 << 20, f),
-                        count: 0,
-                        tick,
-                    };
-                    self.unpack_layer(parent, &chain[i], &diff_ids[i], r)?;
-                }
-                LayerSource::Arriving(follower) => {
-                    let r = crate::unpack::CountingReader {
-                        inner: follower,
-                        count: 0,
-                        tick,
-                    };
-                    self.unpack_layer(parent, &chain[i], &diff_ids[i], r)?;
-                }
+            let blob: Option<Box<dyn std::io::Read + Send>> = match source {
+                LayerSource::Present => None,
+                LayerSource::Blob => Some(Box::new(std::io::BufReader::with_capacity(
+                    1 << 20,
+                    self.content.open_blob(digest)?,
+                ))),
+                LayerSource::Arriving(follower) => Some(Box::new(follower)),
+            };
+            if let Some(inner) = blob {
+                let r = crate::unpack::CountingReader {
+                    inner,
+                    count: 0,
+                    tick,
+                };
+                self.unpack_layer(parent, &chain[i], &diff_ids[i], r)?;
             }
             total += self
                 .snapshots
