@@ -285,6 +285,19 @@ impl ManifestRef {
 
 /// The digest of `bytes` with the same algorithm as `like`. Algorithms other than sha256 and
 /// sha512 are refused.
+/// The digest of `bytes`, which must be `expected`; a mismatch names `what` and both digests.
+fn verify_digest(what: &str, expected: &Digest, bytes: &[u8]) -> Result<Digest, RemoteError> {
+    let actual = digest_like(expected, bytes)?;
+    if &actual != expected {
+        return Err(RemoteError::DigestMismatch {
+            what: what.to_string(),
+            expected: expected.clone(),
+            actual,
+        });
+    }
+    Ok(actual)
+}
+
 fn digest_like(like: &Digest, bytes: &[u8]) -> Result<Digest, RemoteError> {
     let hex = match like.algorithm() {
         DigestAlgorithm::Sha256 => hex::encode(sha2::Sha256::digest(bytes)),
@@ -437,28 +450,8 @@ impl RegistryClient {
         let announced =
             header_str(&headers, "docker-content-digest").and_then(|d| d.parse::<Digest>().ok());
         let digest = match (&mref, announced) {
-            (ManifestRef::Digest(expected), _) => {
-                let actual = digest_like(expected, &bytes)?;
-                if &actual != expected {
-                    return Err(RemoteError::DigestMismatch {
-                        what,
-                        expected: expected.clone(),
-                        actual,
-                    });
-                }
-                actual
-            }
-            (ManifestRef::Tag(_), Some(announced)) => {
-                let actual = digest_like(&announced, &bytes)?;
-                if actual != announced {
-                    return Err(RemoteError::DigestMismatch {
-                        what,
-                        expected: announced,
-                        actual,
-                    });
-                }
-                actual
-            }
+            (ManifestRef::Digest(expected), _) => verify_digest(&what, expected, &bytes)?,
+            (ManifestRef::Tag(_), Some(announced)) => verify_digest(&what, &announced, &bytes)?,
             (ManifestRef::Tag(_), None) => berth_core::sha256_digest(&bytes),
         };
         let media_type = match header_str(&headers, "content-type")
@@ -704,17 +697,7 @@ impl RegistryClient {
         let mref = ManifestRef::parse(reference)?;
         let what = format!("manifest push {}/{}", self.inner.host, mref.describe(repo));
         let digest = match &mref {
-            ManifestRef::Digest(expected) => {
-                let actual = digest_like(expected, &bytes)?;
-                if &actual != expected {
-                    return Err(RemoteError::DigestMismatch {
-                        what,
-                        expected: expected.clone(),
-                        actual,
-                    });
-                }
-                actual
-            }
+            ManifestRef::Digest(expected) => verify_digest(&what, expected, &bytes)?,
             ManifestRef::Tag(_) => berth_core::sha256_digest(&bytes),
         };
         let path = format!("v2/{repo}/manifests/{}", mref.path());
