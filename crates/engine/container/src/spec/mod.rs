@@ -1,0 +1,1 @@
+//! From a Docker container config to an OCI runtime spec.
