@@ -6,5 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh --test
-cargo build -p berth-runc -p berth
+cargo build -p berth-runc -p berth -p berth-monitor
 cargo test --workspace --no-fail-fast -- --test-threads=2
