@@ -82,6 +82,11 @@ impl Daemon {
         self.dir().join("root")
     }
 
+    /// `<dir>/run`, the daemon's `--exec-root` (monitors, runtime state).
+    pub fn exec_root(&self) -> PathBuf {
+        self.dir().join("run")
+    }
+
     /// A scratch directory for the test, inside the daemon's directory.
     pub fn scratch(&self, name: &str) -> Result<PathBuf> {
         let path = self.dir().join("scratch").join(name);
@@ -112,7 +117,9 @@ impl Daemon {
             .arg("--host")
             .arg(self.host())
             .arg("--data-root")
-            .arg(self.data_root());
+            .arg(self.data_root())
+            .arg("--exec-root")
+            .arg(self.exec_root());
         for registry in &self.insecure {
             cmd.arg("--insecure-registry").arg(registry);
         }
@@ -283,6 +290,17 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        // Containers outlive the daemon by design: remove the ones this daemon made first.
+        if self.child.is_some() {
+            if let Ok(out) = self.docker(&["ps", "-aq", "--no-trunc"]) {
+                let ids: Vec<String> = out.lines();
+                if !ids.is_empty() {
+                    let mut args = vec!["rm".to_string(), "-f".to_string(), "-v".to_string()];
+                    args.extend(ids);
+                    let _ = self.docker(&args);
+                }
+            }
+        }
         if let Err(e) = self.stop() {
             eprintln!("warning: {e}");
         }
@@ -320,8 +338,9 @@ pub fn mounts_under(prefix: &str) -> Vec<String> {
         .collect()
 }
 
-/// `$BERTH_BIN`, or `cargo build -p berth` once per test process and
-/// `<target>/debug/berth`. A build failure fails every test that needs it.
+/// `$BERTH_BIN`, or `cargo build -p berth -p berth-runc -p berth-monitor` once per test
+/// process and `<target>/debug/berth` (the daemon finds the runtime and the monitor next
+/// to it). A build failure fails every test that needs it.
 pub fn berth_binary() -> Result<&'static PathBuf, String> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -335,13 +354,13 @@ pub fn berth_binary() -> Result<&'static PathBuf, String> {
         }
         let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         build
-            .args(["build", "-p", "berth"])
+            .args(["build", "-p", "berth", "-p", "berth-runc", "-p", "berth-monitor"])
             .current_dir(cmd::workspace_dir());
         let outcome =
             run_with(build, None, Duration::from_secs(1800)).map_err(|e| format!("{e:#}"))?;
         if !outcome.success() {
             return Err(format!(
-                "`cargo build -p berth` failed:\n{}",
+                "`cargo build -p berth -p berth-runc -p berth-monitor` failed:\n{}",
                 outcome.stderr
             ));
         }

@@ -58,6 +58,49 @@ pub enum Route {
     ImagePush(String),
     ImageTag(String),
     ImageDelete(String),
+    ContainerCreate,
+    ContainerList,
+    ContainerPrune,
+    /// `/containers/{id}/<action>` and `DELETE /containers/{id}`.
+    Container(String, ContainerAction),
+    ExecStart(String),
+    ExecResize(String),
+    ExecInspect(String),
+    Events,
+    /// `POST /commit?container=`.
+    Commit,
+    VolumeList,
+    VolumeCreate,
+    VolumePrune,
+    VolumeInspect(String),
+    VolumeDelete(String),
+}
+
+/// What is done to one container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerAction {
+    Inspect,
+    Start,
+    Stop,
+    Restart,
+    Kill,
+    Pause,
+    Unpause,
+    Wait,
+    Rename,
+    Attach,
+    Resize,
+    Exec,
+    Logs,
+    Top,
+    Stats,
+    Update,
+    Delete,
+    Changes,
+    Export,
+    ArchiveGet,
+    ArchiveHead,
+    ArchivePut,
 }
 
 impl Route {
@@ -75,9 +118,80 @@ impl Route {
             (&Method::POST, "/images/load") => Route::ImageLoad,
             (&Method::GET, "/images/get") => Route::ImageSaveMany,
             (&Method::POST, "/images/prune") => Route::ImagePrune,
+            (&Method::POST, "/containers/create") => Route::ContainerCreate,
+            (&Method::GET, "/containers/json") => Route::ContainerList,
+            (&Method::POST, "/containers/prune") => Route::ContainerPrune,
+            (&Method::GET, "/events") => Route::Events,
+            (&Method::POST, "/commit") => Route::Commit,
+            (&Method::GET, "/volumes") => Route::VolumeList,
+            (&Method::POST, "/volumes/create") => Route::VolumeCreate,
+            (&Method::POST, "/volumes/prune") => Route::VolumePrune,
+            _ if path.starts_with("/containers/") => return Self::parse_container_path(method, path),
+            _ if path.starts_with("/exec/") => return Self::parse_exec_path(method, path),
+            _ if path.starts_with("/volumes/") => {
+                let name = path["/volumes/".len()..].to_string();
+                match *method {
+                    Method::GET => Route::VolumeInspect(name),
+                    Method::DELETE => Route::VolumeDelete(name),
+                    _ => return Err(ApiError::not_found(format!("page not found: {method} {path}"))),
+                }
+            }
             _ => return Self::parse_image_path(method, path),
         };
         Ok(route)
+    }
+
+    /// `/containers/{id}` and `/containers/{id}/{action}` (ids and names have no slash).
+    fn parse_container_path(method: &Method, path: &str) -> Result<Route, ApiError> {
+        let not_found = || ApiError::not_found(format!("page not found: {method} {path}"));
+        let rest = &path["/containers/".len()..];
+        let (id, action) = match rest.split_once('/') {
+            Some((id, action)) => (id, action),
+            None => (rest, ""),
+        };
+        if id.is_empty() {
+            return Err(not_found());
+        }
+        use ContainerAction as A;
+        let action = match (method, action) {
+            (&Method::DELETE, "") => A::Delete,
+            (&Method::GET, "json") => A::Inspect,
+            (&Method::POST, "start") => A::Start,
+            (&Method::POST, "stop") => A::Stop,
+            (&Method::POST, "restart") => A::Restart,
+            (&Method::POST, "kill") => A::Kill,
+            (&Method::POST, "pause") => A::Pause,
+            (&Method::POST, "unpause") => A::Unpause,
+            (&Method::POST, "wait") => A::Wait,
+            (&Method::POST, "rename") => A::Rename,
+            (&Method::POST, "attach") => A::Attach,
+            (&Method::POST, "resize") => A::Resize,
+            (&Method::POST, "exec") => A::Exec,
+            (&Method::POST, "update") => A::Update,
+            (&Method::GET, "logs") => A::Logs,
+            (&Method::GET, "top") => A::Top,
+            (&Method::GET, "stats") => A::Stats,
+            (&Method::GET, "changes") => A::Changes,
+            (&Method::GET, "export") => A::Export,
+            (&Method::GET, "archive") => A::ArchiveGet,
+            (&Method::HEAD, "archive") => A::ArchiveHead,
+            (&Method::PUT, "archive") => A::ArchivePut,
+            _ => return Err(not_found()),
+        };
+        Ok(Route::Container(id.to_string(), action))
+    }
+
+    fn parse_exec_path(method: &Method, path: &str) -> Result<Route, ApiError> {
+        let not_found = || ApiError::not_found(format!("page not found: {method} {path}"));
+        let rest = &path["/exec/".len()..];
+        let (id, action) = rest.split_once('/').ok_or_else(not_found)?;
+        let id = id.to_string();
+        Ok(match (method, action) {
+            (&Method::POST, "start") => Route::ExecStart(id),
+            (&Method::POST, "resize") => Route::ExecResize(id),
+            (&Method::GET, "json") => Route::ExecInspect(id),
+            _ => return Err(not_found()),
+        })
     }
 
     /// Image names contain slashes and colons (`localhost:5000/a/b:1`), so the action is the
@@ -130,6 +244,17 @@ mod tests {
         );
         assert!(Route::parse(&Method::GET, "/images/bb/nope").is_err());
         assert!(Route::parse(&Method::GET, "/nothing").is_err());
+        assert_eq!(
+            Route::parse(&Method::POST, "/containers/web/start").unwrap(),
+            Route::Container("web".into(), ContainerAction::Start)
+        );
+        assert_eq!(
+            Route::parse(&Method::DELETE, "/containers/web").unwrap(),
+            Route::Container("web".into(), ContainerAction::Delete)
+        );
+        assert_eq!(Route::parse(&Method::POST, "/containers/create").unwrap(), Route::ContainerCreate);
+        assert_eq!(Route::parse(&Method::GET, "/exec/abc/json").unwrap(), Route::ExecInspect("abc".into()));
+        assert!(Route::parse(&Method::POST, "/containers/web/nope").is_err());
     }
 
     #[test]

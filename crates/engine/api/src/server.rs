@@ -1,10 +1,12 @@
-//! The accept loop: one task per connection, HTTP/1.1 with upgrades (attach comes later),
+//! The accept loop: one task per connection, HTTP/1.1 with upgrades (attach, exec),
 //! each request dispatched through the route table.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use berth_container::ContainerService;
 use berth_image::ImageService;
+use berth_volume::VolumeStore;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -31,13 +33,30 @@ pub struct SystemFacts {
     pub storage_driver: String,
     pub insecure_registries: Vec<String>,
     pub daemon_id: String,
+    pub runtime_name: String,
+    pub runtime_path: String,
+    pub init_binary: String,
 }
 
 /// What the handlers work with: the engine's services.
 pub struct Backend {
     pub images: Arc<ImageService>,
+    pub containers: Arc<ContainerService>,
+    pub volumes: Arc<VolumeStore>,
     pub facts: SystemFacts,
     pub debug: bool,
+}
+
+impl Backend {
+    /// A volume event on the engine's event stream.
+    pub fn emit_volume(&self, name: &str, action: &str) {
+        let mut attrs = std::collections::BTreeMap::new();
+        attrs.insert("driver".to_string(), "local".to_string());
+        let _ = self
+            .containers
+            .events
+            .send(berth_container::events::Event::new("volume", action, name, attrs));
+    }
 }
 
 /// Serves the API on `listener` until `shutdown` resolves; connections in flight finish.

@@ -27,4 +27,4 @@ pub mod write;
 pub use apply::{apply_layer, ApplyOptions, ApplyStats, Whiteouts};
 pub use compression::{compress, decompress, Compression, Compressor};
 pub use error::{ArchiveError, Refusal};
-pub use write::{write_overlay_diff, write_tree, write_tree_diff};
+pub use write::{write_entry, write_overlay_diff, write_tree, write_tree_diff};

@@ -36,6 +36,19 @@ pub fn write_tree<W: Write>(root: &Path, w: W) -> Result<W, ArchiveError> {
     tw.finish()
 }
 
+/// One path as a tar named `name`: the entry itself (a symlink stays a link, never
+/// followed) and, for a directory, everything below it. What `docker cp` reads from a
+/// container.
+pub fn write_entry<W: Write>(path: &Path, name: &[u8], w: W) -> Result<W, ArchiveError> {
+    let mut tw = TarWriter::new(w);
+    let node = Node::read(path.to_path_buf(), name.to_vec(), Source::Tree)?;
+    tw.append_node(&node)?;
+    if node.is_dir() {
+        tw.append_children(&node.abs, &node.rel, Source::Tree)?;
+    }
+    tw.finish()
+}
+
 /// An overlay upper dir as an OCI layer diff: char 0:0 devices -> `.wh.name`, opaque dirs ->
 /// `.wh..wh..opq`.
 ///

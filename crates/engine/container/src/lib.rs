@@ -15,4 +15,22 @@
 //! 4. when it exits, the monitor's exit record is read, the runtime's state deleted, the
 //!    rootfs unmounted; restart policies and `--rm` apply.
 
+pub mod archive;
+pub mod error;
+pub mod etcfiles;
+pub mod events;
+pub mod exec;
+pub mod logopts;
+pub mod monitor;
+pub mod mounts;
+pub mod names;
+pub mod oom;
+pub mod record;
+pub mod rootfs;
+pub mod runtime;
+pub mod service;
 pub mod spec;
+pub mod top;
+
+pub use error::{ContainerError, Result};
+pub use service::{Config, Container, ContainerService};

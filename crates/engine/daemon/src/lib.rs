@@ -1,8 +1,10 @@
 //! berth-daemon: builds the engine's services from the data root and serves them.
 //!
 //! `run` is the whole wiring: lock the data root (one daemon per root), open the image
-//! stores (which collect what a crash left behind), gather the host facts `/info` reports,
-//! bind the unix socket root-only, and serve the Docker Engine API until SIGINT/SIGTERM.
+//! stores (which collect what a crash left behind), the volume store and the container
+//! store (which finds running containers again through their monitors), gather the host
+//! facts `/info` reports, bind the unix socket root-only, and serve the Docker Engine API
+//! until SIGINT/SIGTERM. Stopping the daemon leaves containers running.
 
 use std::fs;
 use std::io::Write;
@@ -14,7 +16,9 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use berth_api::{Backend, SystemFacts};
 pub use berth_image::service::SnapshotterKind;
+use berth_container::ContainerService;
 use berth_image::{ImageService, ServiceOptions};
+use berth_volume::VolumeStore;
 
 /// How `berth daemon` was asked to run.
 #[derive(Debug, Clone)]
@@ -30,10 +34,74 @@ pub struct DaemonOptions {
     pub storage_driver: SnapshotterKind,
     /// Log every request.
     pub debug: bool,
+    /// Where running state lives: monitors' sockets and the runtime's state (tmpfs).
+    pub exec_root: PathBuf,
+    /// The OCI runtime (runc-compatible CLI); default: `berth-runc` next to this binary.
+    pub runtime: Option<PathBuf>,
 }
 
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 pub const DEFAULT_DATA_ROOT: &str = "/var/lib/berth";
+pub const DEFAULT_EXEC_ROOT: &str = "/run/berth";
+
+/// A companion program: next to this binary first (an install or a cargo target dir),
+/// then on PATH.
+fn find_program(name: &str) -> Option<PathBuf> {
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            let p = dir.join(name);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// The container service: records under the data root, running state under the exec root.
+fn open_containers(
+    opts: &DaemonOptions,
+    images: Arc<ImageService>,
+    volumes: Arc<VolumeStore>,
+    facts: &SystemFacts,
+) -> anyhow::Result<Arc<ContainerService>> {
+    // Monitor sockets live at <exec-root>/m/<64-hex id>/sock: keep that under the 108
+    // bytes a unix socket path may have.
+    let longest = opts.exec_root.join("m").join("x".repeat(64)).join("sock");
+    if longest.as_os_str().len() >= 108 {
+        bail!(
+            "--exec-root {} is too long: monitor sockets under it would exceed the 107 bytes a unix socket path may have",
+            opts.exec_root.display()
+        );
+    }
+    let runtime = match &opts.runtime {
+        Some(p) => p.clone(),
+        None => find_program("berth-runc")
+            .context("the OCI runtime berth-runc was found neither next to berth nor on PATH (or pass --runtime)")?,
+    };
+    let monitor = find_program("berth-monitor")
+        .context("berth-monitor was found neither next to berth nor on PATH")?;
+    let cfg = berth_container::Config {
+        root: opts.data_root.join("containers"),
+        exec_root: opts.exec_root.clone(),
+        monitor,
+        runtime: berth_container::runtime::Runtime {
+            path: runtime,
+            root: opts.exec_root.join("runtime"),
+        },
+        init: find_program("docker-init").or_else(|| {
+            let t = PathBuf::from("/usr/bin/tini-static");
+            t.is_file().then_some(t)
+        }),
+        cgroup_v2: facts.cgroup_version == "2",
+        ncpu: facts.ncpu,
+    };
+    Ok(ContainerService::open(cfg, images, volumes).context("opening the container store")?)
+}
 
 /// Runs the daemon until SIGINT or SIGTERM.
 pub fn run(opts: DaemonOptions) -> anyhow::Result<()> {
@@ -60,9 +128,27 @@ pub fn run(opts: DaemonOptions) -> anyhow::Result<()> {
         },
     )
     .context("opening the image store")?;
-    let facts = gather_facts(&opts, images.driver())?;
+    let mut facts = gather_facts(&opts, images.driver())?;
+    let images = Arc::new(images);
+    let volumes = Arc::new(
+        VolumeStore::open(&opts.data_root.join("volumes")).context("opening the volume store")?,
+    );
+    fs::create_dir_all(&opts.exec_root)
+        .with_context(|| format!("creating {}", opts.exec_root.display()))?;
+    fs::set_permissions(&opts.exec_root, fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("securing {}", opts.exec_root.display()))?;
+    let containers = open_containers(&opts, images.clone(), volumes.clone(), &facts)?;
+    facts.runtime_path = containers.cfg.runtime.path.display().to_string();
+    facts.init_binary = containers
+        .cfg
+        .init
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
     let backend = Arc::new(Backend {
-        images: Arc::new(images),
+        images,
+        containers: containers.clone(),
+        volumes,
         facts,
         debug: opts.debug,
     });
@@ -74,6 +160,8 @@ pub fn run(opts: DaemonOptions) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
+        // Running containers are found again through their monitors; restart policies apply.
+        containers.restore();
         let mut servers = Vec::new();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         for path in &sockets {
@@ -199,6 +287,9 @@ fn gather_facts(opts: &DaemonOptions, driver: &str) -> anyhow::Result<SystemFact
         storage_driver: driver.to_string(),
         insecure_registries: opts.insecure_registries.clone(),
         daemon_id: daemon_id(&opts.data_root)?,
+        runtime_name: "berth-runc".into(),
+        runtime_path: String::new(),
+        init_binary: String::new(),
     })
 }
 

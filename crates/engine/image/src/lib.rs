@@ -16,6 +16,7 @@
 //!   and snapshots no image references any more.
 
 pub mod archive;
+pub mod commit;
 pub mod error;
 pub mod gc;
 pub mod import;

@@ -181,6 +181,26 @@ impl ImageService {
         self.driver
     }
 
+    /// The snapshotter holding the image layers, on which containers stack their own.
+    pub fn snapshots(&self) -> &dyn Snapshotter {
+        self.snapshots.as_ref()
+    }
+
+    /// The config of the image `id` (from [`ImageService::resolve`]).
+    pub fn config(&self, id: &Digest) -> Result<ImageConfig> {
+        self.record(id)?;
+        self.config_of(id)
+    }
+
+    /// The snapshot a container of image `id` stacks its layers on: the chain id of the
+    /// image's top layer, `None` for an image with no layers.
+    pub fn top_layer(&self, id: &Digest) -> Result<Option<String>> {
+        let diff_ids = self.config(id)?.diff_ids()?;
+        Ok(berth_core::digest::chain_ids(&diff_ids)
+            .last()
+            .map(|c| c.to_string()))
+    }
+
     pub fn count(&self) -> Result<usize> {
         Ok(self.meta.list_images()?.len())
     }

@@ -33,23 +33,7 @@ pub(crate) fn summary_json(s: &ImageSummary) -> Value {
 /// Docker's `filters` parameter: `{"key":["v1","v2"]}` or the older `{"key":{"v1":true}}`.
 fn parse_filters(q: &Query) -> Result<ImageFilters, ApiError> {
     let mut f = ImageFilters::default();
-    let Some(raw) = q.get("filters").filter(|s| !s.is_empty()) else {
-        return Ok(f);
-    };
-    let v: Value = serde_json::from_str(raw)
-        .map_err(|e| ApiError::bad_request(format!("invalid filters: {e}")))?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| ApiError::bad_request("invalid filters: not a JSON object"))?;
-    for (key, vals) in obj {
-        let vals: Vec<String> = match vals {
-            Value::Array(a) => a
-                .iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect(),
-            Value::Object(m) => m.keys().cloned().collect(),
-            _ => return Err(ApiError::bad_request(format!("invalid filter '{key}'"))),
-        };
+    for (key, vals) in super::filter_args(q)? {
         match key.as_str() {
             "dangling" => {
                 for v in &vals {
@@ -253,8 +237,59 @@ pub async fn remove(backend: &Arc<Backend>, name: &str, q: &Query) -> HandlerRes
     let name = name.to_string();
     let force = q.flag("force");
     let prune = !q.flag("noprune");
+    in_use_conflict(backend, &name, force)?;
     let removed = blocking(move || images.remove(&name, force, prune)).await?;
     Ok(body::json(StatusCode::OK, &removed_json(&removed)))
+}
+
+/// Docker refuses to remove an image containers were made from: always while one runs,
+/// without `force` otherwise. Removing one tag of several is always fine.
+fn in_use_conflict(backend: &Backend, name: &str, force: bool) -> Result<(), ApiError> {
+    let Ok(id) = backend.images.resolve(name) else {
+        return Ok(());
+    };
+    let users = backend.containers.users_of_image(&id.to_string());
+    let Some(first) = users.first() else {
+        return Ok(());
+    };
+    let short = |s: &str| s.trim_start_matches("sha256:").chars().take(12).collect::<String>();
+    let tags = backend
+        .images
+        .inspect(name)
+        .map(|d| d.summary.repo_tags)
+        .unwrap_or_default();
+    let by_reference = Reference::parse(name)
+        .map(|r| tags.contains(&r.familiar()))
+        .unwrap_or(false);
+    if by_reference && tags.len() > 1 {
+        return Ok(());
+    }
+    let running = users.iter().find(|u| {
+        backend
+            .containers
+            .get(u)
+            .map(|c| c.status().is_live())
+            .unwrap_or(false)
+    });
+    let conflict = |m: String| Err(ApiError::new(StatusCode::CONFLICT, m));
+    match (by_reference, running) {
+        (false, Some(r)) => conflict(format!(
+            "conflict: unable to delete {} (cannot be forced) - image is being used by running container {}",
+            short(&id.to_string()),
+            short(r)
+        )),
+        (true, _) if !force => conflict(format!(
+            "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
+            short(first),
+            short(&id.to_string())
+        )),
+        (false, None) if !force => conflict(format!(
+            "conflict: unable to delete {} (must be forced) - image is being used by stopped container {}",
+            short(&id.to_string()),
+            short(first)
+        )),
+        _ => Ok(()),
+    }
 }
 
 pub async fn prune(backend: &Arc<Backend>, q: &Query) -> HandlerResult {

@@ -63,11 +63,12 @@ pub async fn info(backend: &Arc<Backend>) -> HandlerResult {
     let count = blocking(move || images.count()).await?;
     let f = &backend.facts;
     let now = humantime_now();
+    let (total, running, paused, stopped) = backend.containers.count();
     Ok(body::json(
         StatusCode::OK,
         &json!({
             "ID": f.daemon_id,
-            "Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0,
+            "Containers": total, "ContainersRunning": running, "ContainersPaused": paused, "ContainersStopped": stopped,
             "Images": count,
             "Driver": f.storage_driver,
             "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
@@ -75,7 +76,7 @@ pub async fn info(backend: &Arc<Backend>) -> HandlerResult {
             "MemoryLimit": true, "SwapLimit": true, "CpuCfsPeriod": true, "CpuCfsQuota": true,
             "CPUShares": true, "CPUSet": true, "PidsLimit": true, "OomKillDisable": true,
             "IPv4Forwarding": false, "Debug": backend.debug, "NFd": open_fds(), "NGoroutines": 0,
-            "SystemTime": now, "LoggingDriver": "", "CgroupDriver": "cgroupfs", "CgroupVersion": f.cgroup_version,
+            "SystemTime": now, "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs", "CgroupVersion": f.cgroup_version,
             "NEventsListener": 0, "KernelVersion": f.kernel_version, "OperatingSystem": f.operating_system,
             "OSVersion": "", "OSType": "linux", "Architecture": "x86_64",
             "IndexServerAddress": "https://index.docker.io/v1/",
@@ -87,9 +88,9 @@ pub async fn info(backend: &Arc<Backend>) -> HandlerResult {
             },
             "NCPU": f.ncpu, "MemTotal": f.mem_total, "DockerRootDir": f.data_root, "Name": f.hostname,
             "Labels": [], "ExperimentalBuild": false, "ServerVersion": f.version,
-            "Runtimes": {}, "DefaultRuntime": "", "Swarm": {"LocalNodeState": "inactive", "ControlAvailable": false, "NodeID": "", "NodeAddr": "", "RemoteManagers": null, "Error": ""},
-            "LiveRestoreEnabled": true, "Isolation": "", "InitBinary": "", "SecurityOptions": ["name=seccomp,profile=builtin"],
-            "Warnings": ["berth serves images only so far: containers, networks and volumes are not available yet"],
+            "Runtimes": {f.runtime_name.clone(): {"path": f.runtime_path}}, "DefaultRuntime": f.runtime_name, "Swarm": {"LocalNodeState": "inactive", "ControlAvailable": false, "NodeID": "", "NodeAddr": "", "RemoteManagers": null, "Error": ""},
+            "LiveRestoreEnabled": true, "Isolation": "", "InitBinary": f.init_binary, "SecurityOptions": ["name=seccomp,profile=builtin"],
+            "Warnings": ["berth has no container networks yet: containers run with --network none or host"],
         }),
     ))
 }
@@ -122,19 +123,46 @@ fn humantime_now() -> String {
 pub async fn disk_usage(backend: &Arc<Backend>) -> HandlerResult {
     let images = backend.images.clone();
     let du = blocking(move || images.disk_usage()).await?;
+    let svc = backend.containers.clone();
+    let containers = tokio::task::spawn_blocking(move || svc.disk_usage())
+        .await
+        .unwrap_or_default();
+    let volumes = backend.volumes.clone();
+    let vols: Vec<serde_json::Value> = tokio::task::spawn_blocking(move || {
+        let refs = |n: &str| volumes.refs(n).map(|r| r.len()).unwrap_or(0);
+        volumes
+            .list(&Default::default())
+            .volumes
+            .iter()
+            .map(|v| {
+                json!({
+                    "Name": v.name, "Driver": v.driver, "Mountpoint": v.mountpoint,
+                    "CreatedAt": v.created_at, "Labels": v.labels, "Scope": v.scope,
+                    "Options": v.options,
+                    "UsageData": {"Size": volumes.usage(&v.name).map(|u| u as i64).unwrap_or(-1), "RefCount": refs(&v.name)},
+                })
+            })
+            .collect()
+    })
+    .await
+    .unwrap_or_default();
     let list: Vec<_> = du
         .images
         .iter()
         .map(|(s, shared)| {
             let mut v = super::images::summary_json(s);
             v["SharedSize"] = json!(shared);
-            v["Containers"] = json!(0);
+            v["Containers"] = json!(containers.iter().filter(|(c, _)| c.image_id == s.id.to_string()).count());
             v
         })
         .collect();
     Ok(body::json(
         StatusCode::OK,
-        &json!({"LayersSize": du.layers_size, "Images": list, "Containers": [], "Volumes": [], "BuildCache": []}),
+        &json!({"LayersSize": du.layers_size, "Images": list, "Containers": containers.iter().map(|(rec, rw)| {
+            let mut v = super::containers::summary_json(rec);
+            v["SizeRw"] = json!(rw);
+            v
+        }).collect::<Vec<_>>(), "Volumes": vols, "BuildCache": []}),
     ))
 }
 

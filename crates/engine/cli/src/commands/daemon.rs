@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use berth_daemon::{DaemonOptions, SnapshotterKind, DEFAULT_DATA_ROOT, DEFAULT_HOST};
+use berth_daemon::{
+    DaemonOptions, SnapshotterKind, DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT, DEFAULT_HOST,
+};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -20,6 +22,12 @@ pub struct Args {
     /// without overlay); default: overlayfs when the data root supports it
     #[arg(short = 's', long = "storage-driver", value_name = "DRIVER", value_parser = parse_driver)]
     storage_driver: Option<SnapshotterKind>,
+    /// Root directory of running state: container monitors and the runtime's state
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_EXEC_ROOT)]
+    exec_root: PathBuf,
+    /// OCI runtime binary (runc-compatible); default: berth-runc next to berth
+    #[arg(long, value_name = "PATH")]
+    runtime: Option<PathBuf>,
     /// Enable debug mode
     #[arg(short = 'D', long = "debug")]
     debug: bool,
@@ -46,6 +54,8 @@ pub fn options(args: Args, global_debug: bool) -> DaemonOptions {
         insecure_registries: args.insecure_registries,
         storage_driver: args.storage_driver.unwrap_or(SnapshotterKind::Auto),
         debug: args.debug || global_debug,
+        exec_root: args.exec_root,
+        runtime: args.runtime,
     }
 }
 
