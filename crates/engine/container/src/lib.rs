@@ -10,9 +10,11 @@
 //! 2. start: the OCI spec is built from the record ([`spec`]) into a bundle, and a
 //!    monitor (`berth-monitor`) is started; it runs the runtime's `create`, holds the
 //!    container's stdio, writes its json-file log ([`logs`] reads it) and records its exit.
-//! 3. while it runs: attach, exec, stats, kill, pause, update act through the monitor,
-//!    the runtime and the cgroup.
+//! 3. while it runs: attach, exec, stats ([`stats`]), kill, pause, update act through the
+//!    monitor, the runtime and the cgroup.
 //! 4. when it exits, the monitor's exit record is read, the runtime's state deleted, the
 //!    rootfs unmounted; restart policies and `--rm` apply.
 
+pub mod logs;
 pub mod spec;
+pub mod stats;
