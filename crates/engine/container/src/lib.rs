@@ -10,8 +10,8 @@
 //! 2. start: the OCI spec is built from the record ([`spec`]) into a bundle, and a
 //!    monitor (`berth-monitor`) is started; it runs the runtime's `create`, holds the
 //!    container's stdio, writes its json-file log ([`logs`] reads it) and records its exit.
-//! 3. while it runs: attach, exec, stats, kill, pause, update act through the monitor,
-//!    the runtime and the cgroup.
+//! 3. while it runs: attach, exec, stats ([`stats`]), kill, pause, update act through the
+//!    monitor, the runtime and the cgroup.
 //! 4. when it exits, the monitor's exit record is read, the runtime's state deleted, the
 //!    rootfs unmounted; restart policies and `--rm` apply.
 
@@ -21,6 +21,7 @@ pub mod etcfiles;
 pub mod events;
 pub mod exec;
 pub mod logopts;
+pub mod logs;
 pub mod monitor;
 pub mod mounts;
 pub mod names;
@@ -30,6 +31,7 @@ pub mod rootfs;
 pub mod runtime;
 pub mod service;
 pub mod spec;
+pub mod stats;
 pub mod top;
 
 pub use error::{ContainerError, Result};
