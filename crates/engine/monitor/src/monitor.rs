@@ -57,9 +57,9 @@ pub fn run(opts: &Options) -> i32 {
         Err(error) => {
             // A failed `create` is not followed by `delete --force`: the runtime
             // undoes its own half-made container, and a failure may mean the id
-            // belongs to a container someone else runs.
+            // belongs to a container someone else runs. The sockets went with the
+            // half-made monitor.
             report(&mut sync, &SyncReport::Failed { error });
-            paths.remove_sockets();
             return 1;
         }
     };
@@ -95,11 +95,6 @@ impl Paths {
         }
     }
 
-    fn remove_sockets(&self) {
-        let _ = std::fs::remove_file(&self.sock);
-        let _ = std::fs::remove_file(&self.console);
-    }
-
     fn read_pid(&self) -> Result<i32, String> {
         let text = std::fs::read_to_string(&self.pid)
             .map_err(|e| format!("reading {}: {e}", self.pid.display()))?;
@@ -111,18 +106,38 @@ impl Paths {
     }
 }
 
-/// A unix socket only root can connect to (the mode is set before anyone can).
-fn bind_private(path: &Path) -> Result<UnixListener, String> {
-    // SAFETY: umask has no preconditions; the monitor has one thread.
-    let old = unsafe { libc::umask(0o177) };
-    let listener = UnixListener::bind(path);
-    // SAFETY: as above.
-    unsafe { libc::umask(old) };
-    let listener = listener.map_err(|e| format!("binding {}: {e}", path.display()))?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(listener)
+/// A listening unix socket only root can connect to (its mode is set before
+/// anyone can), non-blocking; its path is removed when it is dropped. Binding
+/// never replaces an existing path, so a monitor never takes another's socket.
+struct BoundSocket {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+impl BoundSocket {
+    fn bind(path: &Path) -> Result<BoundSocket, String> {
+        // SAFETY: umask has no preconditions; the monitor has one thread.
+        let old = unsafe { libc::umask(0o177) };
+        let listener = UnixListener::bind(path);
+        // SAFETY: as above.
+        unsafe { libc::umask(old) };
+        let listener = listener.map_err(|e| format!("binding {}: {e}", path.display()))?;
+        let bound = BoundSocket {
+            listener,
+            path: path.to_owned(),
+        };
+        bound
+            .listener
+            .set_nonblocking(true)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(bound)
+    }
+}
+
+impl Drop for BoundSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// The container's ends of its stdio pipes, until the runtime takes them.
@@ -181,14 +196,16 @@ struct Monitor<'a> {
     runtime: &'a Runtime,
     paths: &'a Paths,
     sigchld: File,
-    listener: UnixListener,
+    /// The attach socket, `DIR/sock`.
+    /// The attach socket, `DIR/sock`.
+    listener: BoundSocket,
     clients: Vec<Client>,
     /// stdout (or the pty) and stderr, until each ends.
     outputs: [Option<Output>; 2],
     /// Pipe mode: the container's ends, until `create` or `exec` hands them over.
     child_ends: Option<ChildEnds>,
     /// Terminal mode: where the runtime sends the pty master.
-    console: Option<UnixListener>,
+    console: Option<BoundSocket>,
     /// Terminal mode: the pty master, for resizing.
     master: Option<File>,
     /// Where input goes (the stdin pipe or the pty master), while it is open.
@@ -224,7 +241,7 @@ impl<'a> Monitor<'a> {
         let mut child_ends = None;
         let mut stdin = None;
         let console = if opts.terminal {
-            Some(bind_private(&paths.console)?)
+            Some(BoundSocket::bind(&paths.console)?)
         } else {
             let pipe = || sys::pipe().map_err(|e| format!("pipe: {e}"));
             let (out_r, out_w) = pipe()?;
@@ -255,7 +272,7 @@ impl<'a> Monitor<'a> {
             });
             None
         };
-        let listener = bind_private(&paths.sock)?;
+        let listener = BoundSocket::bind(&paths.sock)?;
         let log = match (&opts.log, opts.mode) {
             (Some(l), Mode::Container) => Some(
                 JsonLog::open(&l.path, l.max_size, l.max_files)
@@ -347,11 +364,12 @@ impl<'a> Monitor<'a> {
     /// With a terminal: accept the runtime's connection on the console socket and
     /// take the pty master it sent; it becomes the output and, with `--stdin`, the input.
     fn take_console(&mut self) -> Result<(), String> {
-        let Some(listener) = self.console.take() else {
+        // Taken for good: the socket file goes at the end of this call.
+        let Some(console) = self.console.take() else {
             return Ok(());
         };
-        let _ = std::fs::remove_file(&self.paths.console);
-        let (conn, _) = listener
+        let (conn, _) = console
+            .listener
             .accept()
             .map_err(|e| format!("the runtime sent no terminal to the console socket: {e}"))?;
         let master =
@@ -442,7 +460,11 @@ impl<'a> Monitor<'a> {
                     add(s.as_raw_fd(), libc::POLLOUT, Slot::Stdin);
                 }
             }
-            add(self.listener.as_raw_fd(), libc::POLLIN, Slot::Listener);
+            add(
+                self.listener.listener.as_raw_fd(),
+                libc::POLLIN,
+                Slot::Listener,
+            );
             let take_input = self.stdin_buf.len() < STDIN_LIMIT;
             for (i, c) in self.clients.iter().enumerate() {
                 let mut events = 0;
@@ -513,7 +535,7 @@ impl<'a> Monitor<'a> {
 
     fn accept(&mut self) {
         loop {
-            match self.listener.accept() {
+            match self.listener.listener.accept() {
                 Ok((stream, _)) => {
                     if self.clients.len() < MAX_CLIENTS && stream.set_nonblocking(true).is_ok() {
                         self.clients.push(Client::new(stream));
@@ -642,8 +664,8 @@ impl<'a> Monitor<'a> {
             }
         }
         self.flush_clients(Instant::now() + FINAL_FLUSH);
-        drop(self.clients);
-        self.paths.remove_sockets();
+        // Everything closes, and `DIR/sock` goes with its listener.
+        drop(self);
         if exit.error.is_some() {
             1
         } else {

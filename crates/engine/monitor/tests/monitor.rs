@@ -15,6 +15,17 @@ use common::*;
 const ALL: u8 = WANT_STDOUT | WANT_STDERR | WANT_EXIT;
 const LONG: Duration = Duration::from_secs(120);
 
+/// A container running `args`, its monitor started with `extra`, and a client
+/// that said HELLO with `flags` and START: (setup, init's pid, client).
+fn running(name: &str, args: &[&str], extra: &[&str], flags: u8) -> (Setup, i32, Conn) {
+    let mut s = Setup::new(name, args, false);
+    let init = created(s.start_container_monitor(extra));
+    let mut c = s.connect();
+    c.hello(flags);
+    assert_eq!(c.start(), Ok(init));
+    (s, init, c)
+}
+
 fn created(r: SyncReport) -> i32 {
     match r {
         SyncReport::Ok { pid } if pid > 0 => pid,
@@ -76,11 +87,7 @@ fn output_of_both_streams_reaches_the_log_and_the_client_in_order() {
 
 #[test]
 fn exit_code_of_the_container() {
-    let mut s = Setup::new("exit3", &["sh", "-c", "exit 3"], false);
-    created(s.start_container_monitor(&[]));
-    let mut c = s.connect();
-    c.hello(WANT_EXIT);
-    c.start().unwrap();
+    let (s, _, mut c) = running("exit3", &["sh", "-c", "exit 3"], &[], WANT_EXIT);
     let exit = c.until_exit().exit.clone().unwrap();
     assert_eq!((exit.exit_code, exit.signal), (3, None));
     assert!(exit.finished_at.ends_with('Z'));
@@ -89,10 +96,7 @@ fn exit_code_of_the_container() {
 
 #[test]
 fn exit_zero_without_any_client_waiting() {
-    let mut s = Setup::new("exit0", &["true"], false);
-    created(s.start_container_monitor(&[]));
-    let mut c = s.connect();
-    c.start().unwrap();
+    let (s, _, c) = running("exit0", &["true"], &[], 0);
     drop(c);
     let exit = s.wait_exit_file(&s.dir, LONG);
     assert_eq!((exit.exit_code, exit.signal), (0, None));
@@ -100,11 +104,7 @@ fn exit_zero_without_any_client_waiting() {
 
 #[test]
 fn killed_by_sigkill_is_137_and_signal_9() {
-    let mut s = Setup::new("sigkill", &["sleep", "100"], false);
-    let init = created(s.start_container_monitor(&[]));
-    let mut c = s.connect();
-    c.hello(WANT_EXIT);
-    c.start().unwrap();
+    let (s, init, mut c) = running("sigkill", &["sleep", "100"], &[], WANT_EXIT);
     kill(init, libc::SIGKILL);
     let exit = c.until_exit().exit.clone().unwrap();
     assert_eq!((exit.exit_code, exit.signal), (137, Some(9)));
@@ -119,11 +119,7 @@ fn killed_by_sigkill_is_137_and_signal_9() {
 
 #[test]
 fn stdin_round_trip_and_close() {
-    let mut s = Setup::new("stdin", &["cat"], false);
-    created(s.start_container_monitor(&["--stdin"]));
-    let mut c = s.connect();
-    c.hello(ALL);
-    c.start().unwrap();
+    let (s, _, mut c) = running("stdin", &["cat"], &["--stdin"], ALL);
     c.send(protocol::STDIN, b"hello\n");
     c.send(protocol::STDIN, b"wor");
     c.send(protocol::STDIN, b"ld\n");
@@ -181,11 +177,7 @@ fn terminal_with_resize_and_input() {
 
 #[test]
 fn exec_into_a_running_container() {
-    let mut s = Setup::new("exec", &["sleep", "100"], false);
-    let init = created(s.start_container_monitor(&[]));
-    let mut main = s.connect();
-    main.hello(WANT_EXIT);
-    main.start().unwrap();
+    let (mut s, init, mut main) = running("exec", &["sleep", "100"], &[], WANT_EXIT);
 
     let exec_dir = s.tmp.path().join("exec1");
     let process = s.process_json(
@@ -233,9 +225,7 @@ fn exec_into_a_running_container() {
 
 #[test]
 fn exec_with_a_terminal() {
-    let mut s = Setup::new("exectty", &["sleep", "100"], false);
-    let init = created(s.start_container_monitor(&[]));
-    s.connect().start().unwrap();
+    let (mut s, init, _) = running("exectty", &["sleep", "100"], &[], 0);
     let exec_dir = s.tmp.path().join("exec");
     // The exec'd program runs before START is answered: its first size comes with
     // the process (consoleSize), later ones by RESIZE.
@@ -314,11 +304,7 @@ fn a_client_that_never_reads_cannot_stop_50_mb() {
     // 100-byte lines, 50 MiB of them. (Not `yes | head`: under berth-runc the
     // container inherits an ignored SIGPIPE, and `yes` would never stop.)
     let script = r#"BEGIN { s = sprintf("%099d", 0); for (i = 0; i < 524288; i++) print s }"#;
-    let mut s = Setup::new("flood", &["awk", script], false);
-    created(s.start_container_monitor(&[]));
-    let mut stuck = s.connect();
-    stuck.hello(WANT_STDOUT | WANT_STDERR);
-    stuck.start().unwrap();
+    let (s, _, mut stuck) = running("flood", &["awk", script], &[], WANT_STDOUT | WANT_STDERR);
     // Never read from `stuck` while the container writes.
     let exit = s.wait_exit_file(&s.dir, Duration::from_secs(300));
     assert_eq!(exit.exit_code, 0);
@@ -345,10 +331,8 @@ fn a_client_that_never_reads_cannot_stop_50_mb() {
 #[test]
 fn rotation_keeps_at_most_three_files_under_the_size() {
     let script = "i=0; while [ $i -lt 300 ]; do echo line $i; i=$((i+1)); done";
-    let mut s = Setup::new("rotate", &["sh", "-c", script], false);
-    created(s.start_container_monitor(&["--log-max-size", "2048", "--log-max-files", "3"]));
-    let mut c = s.connect();
-    c.start().unwrap();
+    let rotate = ["--log-max-size", "2048", "--log-max-files", "3"];
+    let (s, _, _c) = running("rotate", &["sh", "-c", script], &rotate, 0);
     assert_eq!(s.wait_exit_file(&s.dir, LONG).exit_code, 0);
     let log = s.log_path();
     let name = |k: u32| {
@@ -376,6 +360,11 @@ fn the_container_outlives_its_daemon_side() {
     let mut s = Setup::new("detached", &["sleep", "100"], false);
     let init = created(s.start_container_monitor(&[]));
     let monitor = s.monitor_pid();
+    let sock = std::fs::metadata(s.dir.join("sock")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&sock.permissions()) & 0o777,
+        0o600
+    );
     let mut c = s.connect();
     c.hello(ALL);
     c.start().unwrap();
