@@ -231,6 +231,15 @@ impl<'a> Monitor<'a> {
         runtime: &'a Runtime,
         paths: &'a Paths,
     ) -> Result<Monitor<'a>, String> {
+        // A record of an earlier run in this directory would read as this one's.
+        for stale in [&paths.exit, &paths.pid] {
+            match std::fs::remove_file(stale) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(format!("removing {}: {e}", stale.display()));
+                }
+                _ => {}
+            }
+        }
         // SAFETY: getpid has no preconditions.
         let me = unsafe { libc::getpid() };
         sys::write_atomic(&paths.monitor_pid, me.to_string().as_bytes())
