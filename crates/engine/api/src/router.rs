@@ -126,14 +126,20 @@ impl Route {
             (&Method::GET, "/volumes") => Route::VolumeList,
             (&Method::POST, "/volumes/create") => Route::VolumeCreate,
             (&Method::POST, "/volumes/prune") => Route::VolumePrune,
-            _ if path.starts_with("/containers/") => return Self::parse_container_path(method, path),
+            _ if path.starts_with("/containers/") => {
+                return Self::parse_container_path(method, path)
+            }
             _ if path.starts_with("/exec/") => return Self::parse_exec_path(method, path),
             _ if path.starts_with("/volumes/") => {
                 let name = path["/volumes/".len()..].to_string();
                 match *method {
                     Method::GET => Route::VolumeInspect(name),
                     Method::DELETE => Route::VolumeDelete(name),
-                    _ => return Err(ApiError::not_found(format!("page not found: {method} {path}"))),
+                    _ => {
+                        return Err(ApiError::not_found(format!(
+                            "page not found: {method} {path}"
+                        )))
+                    }
                 }
             }
             _ => return Self::parse_image_path(method, path),
@@ -252,8 +258,14 @@ mod tests {
             Route::parse(&Method::DELETE, "/containers/web").unwrap(),
             Route::Container("web".into(), ContainerAction::Delete)
         );
-        assert_eq!(Route::parse(&Method::POST, "/containers/create").unwrap(), Route::ContainerCreate);
-        assert_eq!(Route::parse(&Method::GET, "/exec/abc/json").unwrap(), Route::ExecInspect("abc".into()));
+        assert_eq!(
+            Route::parse(&Method::POST, "/containers/create").unwrap(),
+            Route::ContainerCreate
+        );
+        assert_eq!(
+            Route::parse(&Method::GET, "/exec/abc/json").unwrap(),
+            Route::ExecInspect("abc".into())
+        );
         assert!(Route::parse(&Method::POST, "/containers/web/nope").is_err());
     }
 

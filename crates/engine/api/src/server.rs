@@ -55,7 +55,9 @@ impl Backend {
         let _ = self
             .containers
             .events
-            .send(berth_container::events::Event::new("volume", action, name, attrs));
+            .send(berth_container::events::Event::new(
+                "volume", action, name, attrs,
+            ));
     }
 }
 

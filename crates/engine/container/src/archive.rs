@@ -55,16 +55,21 @@ impl ContainerService {
     /// The container's layer as an uncompressed tar diff (overlay whiteouts become OCI
     /// ones), spooled to an unnamed temp file. Blocking.
     fn layer_diff(&self, id: &str) -> Result<std::fs::File> {
-        let tmp = tempfile::tempfile_in(&self.cfg.root).map_err(ContainerError::io("creating a spool file"))?;
+        let tmp = tempfile::tempfile_in(&self.cfg.root)
+            .map_err(ContainerError::io("creating a spool file"))?;
         let source = self.images.snapshots().diff_source(&rootfs::rw_key(id))?;
         let mut f = match source {
             DiffSource::OverlayUpper(upper) => berth_archive::write_overlay_diff(&upper, tmp),
-            DiffSource::Trees { lower: Some(lower), upper } => berth_archive::write_tree_diff(&lower, &upper, tmp),
+            DiffSource::Trees {
+                lower: Some(lower),
+                upper,
+            } => berth_archive::write_tree_diff(&lower, &upper, tmp),
             DiffSource::Trees { lower: None, upper } => berth_archive::write_tree(&upper, tmp),
         }
         .map_err(|e| ContainerError::Runtime(format!("computing the container's changes: {e}")))?;
         f.flush().map_err(ContainerError::io("writing the diff"))?;
-        f.rewind().map_err(ContainerError::io("rewinding the diff"))?;
+        f.rewind()
+            .map_err(ContainerError::io("rewinding the diff"))?;
         Ok(f)
     }
 
@@ -82,7 +87,9 @@ impl ContainerService {
     ) -> Result<Digest> {
         let c = self.get(name)?;
         let rec = c.record();
-        let frozen = pause && rec.state.status == crate::record::Status::Running && self.cfg.runtime.pause(&c.id).is_ok();
+        let frozen = pause
+            && rec.state.status == crate::record::Status::Running
+            && self.cfg.runtime.pause(&c.id).is_ok();
         let diff = self.layer_diff(&c.id);
         if frozen {
             let _ = self.cfg.runtime.resume(&c.id);
@@ -101,10 +108,9 @@ impl ContainerService {
             o.remove("Hostname");
             o.remove("Image");
         }
-        let parent: Digest = rec
-            .image_id
-            .parse()
-            .map_err(|_| ContainerError::Invalid(format!("container {} has a malformed image id", c.id)))?;
+        let parent: Digest = rec.image_id.parse().map_err(|_| {
+            ContainerError::Invalid(format!("container {} has a malformed image id", c.id))
+        })?;
         let mut created_by = vec![rec.path.clone()];
         created_by.extend(rec.args.iter().cloned());
         let id = self.images.commit(
@@ -130,9 +136,13 @@ impl ContainerService {
         // Whether a path existed below the container's layer decides added vs modified.
         let view_key = format!("{}-diff-{}", c.id, std::process::id());
         let lower_dir = self.container_dir(&c.id).join("diff-lower");
-        let mounts = self.images.snapshots().view(&view_key, Some(&rootfs::init_key(&c.id)))?;
+        let mounts = self
+            .images
+            .snapshots()
+            .view(&view_key, Some(&rootfs::init_key(&c.id)))?;
         let result = (|| {
-            std::fs::create_dir_all(&lower_dir).map_err(ContainerError::io("creating a mount point"))?;
+            std::fs::create_dir_all(&lower_dir)
+                .map_err(ContainerError::io("creating a mount point"))?;
             mount_all(&mounts, &lower_dir)?;
             let listed = list_changes(diff, &lower_dir);
             unmount(&lower_dir)?;
@@ -190,7 +200,9 @@ impl ContainerService {
         self.with_rootfs(&c, |root| {
             let target = rootfs::secure_join(root, path);
             let meta = std::fs::metadata(&target).map_err(|_| {
-                ContainerError::NotFound(format!("Could not find the file {path} in container {name}"))
+                ContainerError::NotFound(format!(
+                    "Could not find the file {path} in container {name}"
+                ))
             })?;
             if !meta.is_dir() {
                 return Err(ContainerError::Invalid(format!(
@@ -208,7 +220,14 @@ impl ContainerService {
 fn split_parent(path: &str) -> (String, String) {
     let trimmed = path.trim_end_matches('/');
     match trimmed.rsplit_once('/') {
-        Some((p, b)) if !b.is_empty() => (if p.is_empty() { "/".into() } else { p.to_string() }, b.to_string()),
+        Some((p, b)) if !b.is_empty() => (
+            if p.is_empty() {
+                "/".into()
+            } else {
+                p.to_string()
+            },
+            b.to_string(),
+        ),
         _ => ("/".into(), ".".into()),
     }
 }
@@ -225,7 +244,9 @@ fn stat_in(root: &Path, path: &str) -> Result<PathStat> {
         ContainerError::NotFound(format!("Could not find the file {path} in container"))
     })?;
     let link_target = if m.file_type().is_symlink() {
-        std::fs::read_link(&full).map(|t| t.to_string_lossy().to_string()).unwrap_or_default()
+        std::fs::read_link(&full)
+            .map(|t| t.to_string_lossy().to_string())
+            .unwrap_or_default()
     } else {
         String::new()
     };
@@ -267,11 +288,20 @@ fn go_file_mode(mode: u32) -> u32 {
 fn list_changes(diff: std::fs::File, lower: &Path) -> Result<Vec<Change>> {
     let mut archive = tar::Archive::new(diff);
     let mut out = Vec::new();
-    let entries = archive.entries().map_err(ContainerError::io("reading the diff"))?;
+    let entries = archive
+        .entries()
+        .map_err(ContainerError::io("reading the diff"))?;
     for entry in entries {
         let entry = entry.map_err(ContainerError::io("reading the diff"))?;
-        let path = entry.path().map_err(ContainerError::io("reading the diff"))?.to_string_lossy().to_string();
-        let path = path.trim_start_matches("./").trim_end_matches('/').to_string();
+        let path = entry
+            .path()
+            .map_err(ContainerError::io("reading the diff"))?
+            .to_string_lossy()
+            .to_string();
+        let path = path
+            .trim_start_matches("./")
+            .trim_end_matches('/')
+            .to_string();
         if path.is_empty() || path == "." {
             continue;
         }
@@ -283,12 +313,18 @@ fn list_changes(diff: std::fs::File, lower: &Path) -> Result<Vec<Change>> {
             continue;
         }
         if let Some(gone) = base.strip_prefix(".wh.") {
-            out.push(Change { path: format!("{dir}/{gone}"), kind: 2 });
+            out.push(Change {
+                path: format!("{dir}/{gone}"),
+                kind: 2,
+            });
             continue;
         }
         let abs = format!("/{path}");
         let existed = std::fs::symlink_metadata(lower.join(&path)).is_ok();
-        out.push(Change { path: abs, kind: if existed { 0 } else { 1 } });
+        out.push(Change {
+            path: abs,
+            kind: if existed { 0 } else { 1 },
+        });
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)

@@ -16,7 +16,12 @@ pub struct EtcFiles {
 
 const LOCAL_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
 
-pub fn write(dir: &Path, hostname: &str, domainname: Option<&str>, hc: &HostConfig) -> Result<EtcFiles> {
+pub fn write(
+    dir: &Path,
+    hostname: &str,
+    domainname: Option<&str>,
+    hc: &HostConfig,
+) -> Result<EtcFiles> {
     let files = EtcFiles {
         hostname: dir.join("hostname"),
         hosts: dir.join("hosts"),
@@ -106,15 +111,22 @@ mod tests {
 
     #[test]
     fn resolv_conf_drops_loopback_and_applies_flags() {
-        let host = "# made by x\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch corp\noptions edns0\n";
+        let host =
+            "# made by x\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch corp\noptions edns0\n";
         let hc = HostConfig::default();
-        assert_eq!(resolv_conf(host, &hc), "nameserver 10.0.0.2\nsearch corp\noptions edns0\n");
+        assert_eq!(
+            resolv_conf(host, &hc),
+            "nameserver 10.0.0.2\nsearch corp\noptions edns0\n"
+        );
         let hc = HostConfig {
             dns: Some(vec!["1.1.1.1".into()]),
             dns_search: Some(vec!["a.b".into()]),
             ..Default::default()
         };
-        assert_eq!(resolv_conf(host, &hc), "nameserver 1.1.1.1\nsearch a.b\noptions edns0\n");
+        assert_eq!(
+            resolv_conf(host, &hc),
+            "nameserver 1.1.1.1\nsearch a.b\noptions edns0\n"
+        );
     }
 
     #[test]

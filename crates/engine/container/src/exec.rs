@@ -35,6 +35,25 @@ impl Exec {
     pub fn state(&self) -> ExecState {
         self.state.lock().expect("exec lock").clone()
     }
+
+    /// Records the exit the monitor reported (its EXIT frame's payload).
+    pub fn record_exit(&self, payload: &[u8]) {
+        let status =
+            berth_monitor::protocol::ExitStatus::parse(&String::from_utf8_lossy(payload)).ok();
+        let mut st = self.state.lock().expect("exec lock");
+        st.running = false;
+        st.pid = 0;
+        st.exit_code = Some(status.map(|s| exit_code(&s)).unwrap_or(126));
+    }
+}
+
+/// Docker's exit code for an ended process (a failed start reports -1 in the record: 126).
+fn exit_code(s: &berth_monitor::protocol::ExitStatus) -> i64 {
+    if s.exit_code < 0 {
+        126
+    } else {
+        s.exit_code as i64
+    }
 }
 
 impl ContainerService {
@@ -42,8 +61,15 @@ impl ContainerService {
     pub fn exec_create(&self, name: &str, config: ExecConfig) -> Result<String> {
         let c = self.get(name)?;
         if c.status() != crate::record::Status::Running {
-            let what = if c.status() == crate::record::Status::Paused { "paused" } else { "not running" };
-            return Err(ContainerError::Conflict(format!("container {} is {what}", c.id)));
+            let what = if c.status() == crate::record::Status::Paused {
+                "paused"
+            } else {
+                "not running"
+            };
+            return Err(ContainerError::Conflict(format!(
+                "container {} is {what}",
+                c.id
+            )));
         }
         if config.cmd.as_ref().map(|c| c.is_empty()).unwrap_or(true) {
             return Err(ContainerError::Invalid("No exec command specified".into()));
@@ -56,10 +82,17 @@ impl ContainerService {
             state: Mutex::new(ExecState::default()),
             done: tokio::sync::watch::Sender::new(false),
         });
-        self.execs.lock().expect("execs lock").insert(id.clone(), exec);
+        self.execs
+            .lock()
+            .expect("execs lock")
+            .insert(id.clone(), exec);
         let rec = c.record();
         let cmd = exec_cmd(&self.get_exec(&id)?.config);
-        self.emit(&rec, &format!("exec_create: {cmd}"), &[("execID", id.clone())]);
+        self.emit(
+            &rec,
+            &format!("exec_create: {cmd}"),
+            &[("execID", id.clone())],
+        );
         Ok(id)
     }
 
@@ -78,25 +111,37 @@ impl ContainerService {
 
     /// `POST /exec/{id}/start`: starts the process and returns a connection to its monitor
     /// (output and exit when `attach`). The exec's state is kept up to date in the background.
-    pub async fn exec_start(self: &Arc<Self>, id: &str, attach: bool) -> Result<Option<Conn>> {
+    /// Frames that came with the start's answer are returned alongside the connection.
+    #[allow(clippy::type_complexity)]
+    pub async fn exec_start(
+        self: &Arc<Self>,
+        id: &str,
+        attach: bool,
+    ) -> Result<Option<(Conn, Vec<(u8, Vec<u8>)>)>> {
         let exec = self.get_exec(id)?;
         {
             let mut st = exec.state.lock().expect("exec lock");
             if st.started {
-                return Err(ContainerError::Conflict(format!("Error: Exec command {id} has already run")));
+                return Err(ContainerError::Conflict(format!(
+                    "Error: Exec command {id} has already run"
+                )));
             }
             st.started = true;
         }
         let c = self.get(&exec.container_id)?;
         if c.status() != crate::record::Status::Running {
-            return Err(ContainerError::Conflict(format!("container {} is not running", c.id)));
+            return Err(ContainerError::Conflict(format!(
+                "container {} is not running",
+                c.id
+            )));
         }
         let dir = self.exec_dir(id);
         let svc = self.clone();
         let e2 = exec.clone();
         let d2 = dir.clone();
         tokio::task::spawn_blocking(move || -> Result<()> {
-            std::fs::create_dir_all(&d2).map_err(ContainerError::io("creating the exec's directory"))?;
+            std::fs::create_dir_all(&d2)
+                .map_err(ContainerError::io("creating the exec's directory"))?;
             let process = svc.exec_process(&e2)?;
             let path = d2.join("process.json");
             let bytes = serde_json::to_vec(&process)
@@ -144,7 +189,11 @@ impl ContainerService {
             st.running = true;
             st.pid = pid;
         }
-        self.emit(&c.record(), &format!("exec_start: {}", exec_cmd(&exec.config)), &[("execID", id.to_string())]);
+        self.emit(
+            &c.record(),
+            &format!("exec_start: {}", exec_cmd(&exec.config)),
+            &[("execID", id.to_string())],
+        );
         // The exit is watched on a connection of its own, so an attached client that goes
         // away early does not lose it.
         let watcher = Conn::connect(&dir, monitor::FLAG_EXIT).await;
@@ -160,7 +209,7 @@ impl ContainerService {
             }
             svc.exec_finished(&e2).await;
         });
-        Ok(if attach { Some(conn) } else { None })
+        Ok(if attach { Some((conn, early)) } else { None })
     }
 
     async fn exec_finished(&self, exec: &Exec) {
@@ -177,12 +226,16 @@ impl ContainerService {
             let mut st = exec.state.lock().expect("exec lock");
             st.running = false;
             st.pid = 0;
-            st.exit_code = Some(status.map(|s| s.exit_code as i64).unwrap_or(126));
+            st.exit_code = Some(status.map(|s| exit_code(&s)).unwrap_or(126));
         }
         let _ = std::fs::remove_dir_all(&dir);
         if let Ok(c) = self.get(&exec.container_id) {
             let code = exec.state().exit_code.unwrap_or(0);
-            self.emit(&c.record(), &format!("exec_die"), &[("execID", exec.id.clone()), ("exitCode", code.to_string())]);
+            self.emit(
+                &c.record(),
+                &format!("exec_die"),
+                &[("execID", exec.id.clone()), ("exitCode", code.to_string())],
+            );
         }
         exec.done.send_replace(true);
     }
@@ -224,12 +277,8 @@ impl ContainerService {
             p.set_user(pu);
         }
         if cfg.privileged == Some(true) {
-            let all = crate::spec::all_capabilities();
-            let mut caps = p.capabilities().clone().unwrap_or_default();
-            caps.set_bounding(Some(all.clone()));
-            caps.set_effective(Some(all.clone()));
-            caps.set_permitted(Some(all));
-            p.set_capabilities(Some(caps));
+            let uid = p.user().uid();
+            p.set_capabilities(Some(crate::spec::privileged_capabilities(uid)?));
         }
         Ok(p)
     }

@@ -15,7 +15,15 @@ pub struct LogOpts {
 
 /// Options json-file accepts (Docker's list); only the size ones change what berth does.
 const KNOWN: &[&str] = &[
-    "max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex", "tag", "mode",
+    "max-size",
+    "max-file",
+    "compress",
+    "labels",
+    "labels-regex",
+    "env",
+    "env-regex",
+    "tag",
+    "mode",
     "max-buffer-size",
 ];
 
@@ -36,9 +44,8 @@ impl LogOpts {
             }
         }
         if let Some(s) = map.get("max-size").filter(|s| !s.is_empty()) {
-            opts.max_size = ram_in_bytes(s).ok_or_else(|| {
-                ContainerError::Invalid(format!("invalid size: '{s}'"))
-            })?;
+            opts.max_size = ram_in_bytes(s)
+                .ok_or_else(|| ContainerError::Invalid(format!("invalid size: '{s}'")))?;
         }
         if let Some(s) = map.get("max-file").filter(|s| !s.is_empty()) {
             let n: u32 = s.parse().map_err(|_| {
@@ -63,7 +70,9 @@ impl LogOpts {
 /// Docker's `units.RAMInBytes`: `10m`, `1.5g`, `512k`, `100b`, `100` (binary multiples).
 fn ram_in_bytes(s: &str) -> Option<u64> {
     let t = s.trim().to_ascii_lowercase();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: f64 = num.parse().ok()?;
     let mult: u64 = match unit.trim_end_matches('b').trim_end_matches('i') {
@@ -88,13 +97,24 @@ mod tests {
     fn cfg(pairs: &[(&str, &str)]) -> HostConfigLogConfig {
         HostConfigLogConfig {
             typ: Some("json-file".into()),
-            config: Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<HashMap<_, _>>()),
+            config: Some(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect::<HashMap<_, _>>(),
+            ),
         }
     }
 
     #[test]
     fn sizes_and_files() {
-        assert_eq!(LogOpts::parse(Some(&cfg(&[("max-size", "10m"), ("max-file", "3")]))).unwrap(), LogOpts { max_size: 10 << 20, max_files: 3 });
+        assert_eq!(
+            LogOpts::parse(Some(&cfg(&[("max-size", "10m"), ("max-file", "3")]))).unwrap(),
+            LogOpts {
+                max_size: 10 << 20,
+                max_files: 3
+            }
+        );
         assert_eq!(LogOpts::parse(None).unwrap().max_files, 1);
         assert_eq!(ram_in_bytes("1k"), Some(1024));
         assert_eq!(ram_in_bytes("100"), Some(100));

@@ -51,7 +51,8 @@ pub struct Launch<'a> {
 /// Starts a monitor and waits until it has set the process up (the runtime's `create`
 /// for a container; nothing yet for an exec). Returns the container's pid (0 for an exec).
 pub fn launch(l: &Launch) -> Result<i64> {
-    std::fs::create_dir_all(l.dir).map_err(ContainerError::io(format!("creating {}", l.dir.display())))?;
+    std::fs::create_dir_all(l.dir)
+        .map_err(ContainerError::io(format!("creating {}", l.dir.display())))?;
     let (sync_r, sync_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| ContainerError::io("making the monitor's sync pipe")(e.into()))?;
     let mut cmd = Command::new(l.binary);
@@ -91,26 +92,37 @@ pub fn launch(l: &Launch) -> Result<i64> {
     if l.stdin {
         cmd.arg("--stdin");
     }
-    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     let w = sync_w.as_raw_fd();
     // SAFETY: between fork and exec only async-signal-safe calls (dup2) are made.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::dup2(w, 3) < 0 {
+            if w == 3 {
+                // dup2 onto itself keeps close-on-exec: clear it instead.
+                if libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(w, 3) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
         });
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(ContainerError::io(format!("starting {}", l.binary.display())))?;
+    let mut child = cmd.spawn().map_err(ContainerError::io(format!(
+        "starting {}",
+        l.binary.display()
+    )))?;
     drop(sync_w);
     // The monitor forks at once and its first process exits: reap it.
     let _ = child.wait();
     let line = read_sync(sync_r)?;
     let v: serde_json::Value = serde_json::from_str(line.trim()).map_err(|_| {
-        ContainerError::Runtime(format!("the monitor failed to start the container: {}", line.trim()))
+        ContainerError::Runtime(format!(
+            "the monitor failed to start the container: {}",
+            line.trim()
+        ))
     })?;
     if v.get("ok").and_then(|o| o.as_bool()) == Some(true) {
         Ok(v.get("pid").and_then(|p| p.as_i64()).unwrap_or(0))
@@ -158,7 +170,10 @@ pub fn alive(dir: &Path) -> bool {
     // A zombie or a recycled pid is not our monitor.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
-            let state = stat.rsplit(')').next().and_then(|r| r.split_whitespace().next());
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next());
             state != Some("Z") && stat.contains("(berth-monitor)")
         }
         Err(_) => false,
@@ -206,9 +221,9 @@ impl Conn {
                     return Ok(protocol::parse_started(&payload).unwrap_or(0) as i64);
                 }
                 FRAME_ERROR => {
-                    return Err(ContainerError::Runtime(
-                        crate::runtime::runtime_message(&String::from_utf8_lossy(&payload)),
-                    ))
+                    return Err(ContainerError::Runtime(crate::runtime::runtime_message(
+                        &String::from_utf8_lossy(&payload),
+                    )))
                 }
                 _ => early.push((kind, payload)),
             }
@@ -242,7 +257,9 @@ pub struct FrameWriter {
 
 impl FrameWriter {
     pub async fn send(&mut self, kind: u8, payload: &[u8]) -> std::io::Result<()> {
-        self.inner.write_all(&protocol::encode_frame(kind, payload)).await
+        self.inner
+            .write_all(&protocol::encode_frame(kind, payload))
+            .await
     }
 
     pub async fn stdin(&mut self, data: &[u8]) -> std::io::Result<()> {

@@ -20,7 +20,9 @@ fn bad_spec(spec: &str, why: &str) -> ContainerError {
     }
 }
 
-const PROPAGATIONS: &[&str] = &["shared", "rshared", "slave", "rslave", "private", "rprivate"];
+const PROPAGATIONS: &[&str] = &[
+    "shared", "rshared", "slave", "rslave", "private", "rprivate",
+];
 
 /// Parses one `-v` bind: `src:dst[:opts]`, where a relative `src` names a volume.
 fn parse_bind(spec: &str) -> Result<MountPoint> {
@@ -54,13 +56,25 @@ fn parse_bind(spec: &str) -> Result<MountPoint> {
     }
     let is_bind = src.starts_with('/');
     Ok(MountPoint {
-        kind: if is_bind { MountType::Bind } else { MountType::Volume },
-        name: if is_bind { String::new() } else { src.to_string() },
+        kind: if is_bind {
+            MountType::Bind
+        } else {
+            MountType::Volume
+        },
+        name: if is_bind {
+            String::new()
+        } else {
+            src.to_string()
+        },
         source: if is_bind { clean(src) } else { String::new() },
         destination: clean(dst),
         read_write,
         mode: mode.to_string(),
-        propagation: if is_bind && propagation.is_empty() { "rprivate".into() } else { propagation },
+        propagation: if is_bind && propagation.is_empty() {
+            "rprivate".into()
+        } else {
+            propagation
+        },
         options: Vec::new(),
         copy_data: !is_bind && copy,
         anonymous: false,
@@ -84,7 +98,11 @@ fn clean(p: &str) -> String {
 
 /// Resolves every mount point of a new container, creating the named volumes it names and
 /// anonymous ones for the image's VOLUMEs that nothing else covers.
-pub fn resolve(config: &ContainerConfig, hc: &HostConfig, volumes: &VolumeStore) -> Result<Vec<MountPoint>> {
+pub fn resolve(
+    config: &ContainerConfig,
+    hc: &HostConfig,
+    volumes: &VolumeStore,
+) -> Result<Vec<MountPoint>> {
     let mut points: Vec<MountPoint> = Vec::new();
     for b in hc.binds.iter().flatten() {
         points.push(parse_bind(b)?);
@@ -184,7 +202,11 @@ pub fn resolve(config: &ContainerConfig, hc: &HostConfig, volumes: &VolumeStore)
                 "invalid tmpfs mount path: '{dst}' mount path must be absolute"
             )));
         }
-        let options: Vec<String> = opts.split(',').filter(|o| !o.is_empty()).map(str::to_string).collect();
+        let options: Vec<String> = opts
+            .split(',')
+            .filter(|o| !o.is_empty())
+            .map(str::to_string)
+            .collect();
         let read_write = !options.iter().any(|o| o == "ro");
         points.push(MountPoint {
             kind: MountType::Tmpfs,
@@ -202,7 +224,10 @@ pub fn resolve(config: &ContainerConfig, hc: &HostConfig, volumes: &VolumeStore)
     let mut seen = HashSet::new();
     for p in &points {
         if !seen.insert(p.destination.clone()) {
-            return Err(ContainerError::Invalid(format!("Duplicate mount point: {}", p.destination)));
+            return Err(ContainerError::Invalid(format!(
+                "Duplicate mount point: {}",
+                p.destination
+            )));
         }
     }
     // The image's VOLUMEs (and `-v /path`) nothing covers become anonymous volumes.
@@ -232,7 +257,11 @@ pub fn resolve(config: &ContainerConfig, hc: &HostConfig, volumes: &VolumeStore)
     // Named volumes are made (or found) now; anonymous ones get their names.
     let mut made: Vec<MountPoint> = Vec::new();
     for p in points.iter_mut().filter(|p| p.kind == MountType::Volume) {
-        let name = if p.name.is_empty() { None } else { Some(p.name.as_str()) };
+        let name = if p.name.is_empty() {
+            None
+        } else {
+            Some(p.name.as_str())
+        };
         let existed = name.map(|n| volumes.get(n).is_ok()).unwrap_or(false);
         let labels = BTreeMap::new();
         match volumes.create(name, None, BTreeMap::new(), labels) {
@@ -258,14 +287,21 @@ pub fn resolve(config: &ContainerConfig, hc: &HostConfig, volumes: &VolumeStore)
 
 /// Undoes [`resolve`]'s anonymous volumes after a create that failed.
 pub fn release_new_volumes(points: &[MountPoint], volumes: &VolumeStore) {
-    for p in points.iter().filter(|p| p.kind == MountType::Volume && p.anonymous) {
+    for p in points
+        .iter()
+        .filter(|p| p.kind == MountType::Volume && p.anonymous)
+    {
         let _ = volumes.remove(&p.name, true);
     }
 }
 
 /// Makes the mounts ready for a start: volumes mounted (when their driver options need it)
 /// and filled from the image when new; returns them as the spec builder takes them.
-pub fn activate(rec: &ContainerRecord, rootfs: &Path, volumes: &VolumeStore) -> Result<Vec<MountSpec>> {
+pub fn activate(
+    rec: &ContainerRecord,
+    rootfs: &Path,
+    volumes: &VolumeStore,
+) -> Result<Vec<MountSpec>> {
     let mut out = Vec::new();
     for p in &rec.mounts {
         let (source, kind) = match p.kind {
@@ -273,8 +309,10 @@ pub fn activate(rec: &ContainerRecord, rootfs: &Path, volumes: &VolumeStore) -> 
                 let src = PathBuf::from(&p.source);
                 if !src.exists() {
                     // `-v /host/dir:...` makes a missing host directory, as Docker does.
-                    std::fs::create_dir_all(&src)
-                        .map_err(ContainerError::io(format!("creating bind source {}", src.display())))?;
+                    std::fs::create_dir_all(&src).map_err(ContainerError::io(format!(
+                        "creating bind source {}",
+                        src.display()
+                    )))?;
                 }
                 (src, MountKind::Bind)
             }
@@ -292,7 +330,11 @@ pub fn activate(rec: &ContainerRecord, rootfs: &Path, volumes: &VolumeStore) -> 
             source,
             kind,
             read_only: !p.read_write,
-            propagation: if p.propagation.is_empty() { None } else { Some(p.propagation.clone()) },
+            propagation: if p.propagation.is_empty() {
+                None
+            } else {
+                Some(p.propagation.clone())
+            },
             options: p.options.clone(),
         });
     }
@@ -330,7 +372,10 @@ mod tests {
         assert_eq!(v.kind, MountType::Volume);
         assert_eq!(v.name, "cache");
         assert!(!v.copy_data);
-        assert!(parse_bind("/a:rel").unwrap_err().to_string().contains("must be absolute"));
+        assert!(parse_bind("/a:rel")
+            .unwrap_err()
+            .to_string()
+            .contains("must be absolute"));
         assert!(parse_bind("/a").is_err());
         assert!(parse_bind("/a:/b:bogus").is_err());
         assert_eq!(clean("/a//b/../c/"), "/a/c");

@@ -15,7 +15,11 @@ pub fn killed(cgroups_path: &str) -> bool {
         root.join("unified").join(rel).join("memory.events"),
     ]
     .iter()
-    .any(|p| std::fs::read_to_string(p).map(|s| oom_kills(&s) > 0).unwrap_or(false))
+    .any(|p| {
+        std::fs::read_to_string(p)
+            .map(|s| oom_kills(&s) > 0)
+            .unwrap_or(false)
+    })
 }
 
 fn oom_kills(text: &str) -> u64 {
@@ -29,7 +33,13 @@ fn oom_kills(text: &str) -> u64 {
 mod tests {
     #[test]
     fn reads_oom_kill_counters() {
-        assert_eq!(super::oom_kills("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n"), 2);
-        assert_eq!(super::oom_kills("low 0\nhigh 0\nmax 3\noom 1\noom_kill 0\n"), 0);
+        assert_eq!(
+            super::oom_kills("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n"),
+            2
+        );
+        assert_eq!(
+            super::oom_kills("low 0\nhigh 0\nmax 3\noom 1\noom_kill 0\n"),
+            0
+        );
     }
 }

@@ -151,7 +151,8 @@ impl ContainerRecord {
 
     pub fn load(dir: &Path) -> Result<ContainerRecord> {
         let path = dir.join(RECORD_FILE);
-        let bytes = fs::read(&path).map_err(ContainerError::io(format!("reading {}", path.display())))?;
+        let bytes =
+            fs::read(&path).map_err(ContainerError::io(format!("reading {}", path.display())))?;
         serde_json::from_slice(&bytes)
             .map_err(|e| ContainerError::Invalid(format!("{}: {e}", path.display())))
     }
@@ -162,7 +163,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("/"));
     let tmp: PathBuf = dir.join(format!(
         ".{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("record")
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("record")
     ));
     let what = || format!("writing {}", path.display());
     let mut f = fs::File::create(&tmp).map_err(ContainerError::io(what()))?;
@@ -210,7 +213,14 @@ mod tests {
         let back = ContainerRecord::load(dir.path()).unwrap();
         assert_eq!(back.state.status, Status::Exited);
         assert_eq!(back.state.exit_code, 3);
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names, vec![std::ffi::OsString::from(RECORD_FILE)], "no temp file left");
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from(RECORD_FILE)],
+            "no temp file left"
+        );
     }
 }

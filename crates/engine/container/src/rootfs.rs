@@ -87,7 +87,8 @@ pub fn mount(snapshots: &dyn Snapshotter, id: &str, target: &Path) -> Result<()>
     if is_mountpoint(target) {
         return Ok(());
     }
-    std::fs::create_dir_all(target).map_err(ContainerError::io("creating the rootfs mount point"))?;
+    std::fs::create_dir_all(target)
+        .map_err(ContainerError::io("creating the rootfs mount point"))?;
     let mounts = snapshots.mounts(&rw_key(id))?;
     mount_all(&mounts, target)?;
     Ok(())
@@ -244,7 +245,9 @@ pub fn secure_join(root: &Path, path: &str) -> PathBuf {
 /// inside it.
 pub fn mkdir_all_in(root: &Path, path: &str) -> Result<()> {
     let p = secure_join(root, path);
-    std::fs::create_dir_all(&p).map_err(ContainerError::io(format!("creating {path} in the container")))
+    std::fs::create_dir_all(&p).map_err(ContainerError::io(format!(
+        "creating {path} in the container"
+    )))
 }
 
 #[cfg(test)]

@@ -23,7 +23,10 @@ impl Runtime {
             .args(args)
             .stdin(Stdio::null())
             .output()
-            .map_err(ContainerError::io(format!("running {}", self.path.display())))?;
+            .map_err(ContainerError::io(format!(
+                "running {}",
+                self.path.display()
+            )))?;
         if out.status.success() {
             return Ok(out.stdout);
         }
@@ -45,7 +48,11 @@ impl Runtime {
     pub fn delete(&self, id: &str) -> Result<()> {
         match self.run(&["delete", "--force", id]) {
             Ok(_) => Ok(()),
-            Err(ContainerError::Runtime(m)) if m.contains("does not exist") || m.contains("not exist") => Ok(()),
+            Err(ContainerError::Runtime(m))
+                if m.contains("does not exist") || m.contains("not exist") =>
+            {
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }
@@ -105,6 +112,9 @@ mod tests {
             runtime_message("{\"level\":\"info\",\"msg\":\"a\"}\n{\"level\":\"error\",\"msg\":\"exec: \\\"x\\\": executable file not found in $PATH\"}\n"),
             "exec: \"x\": executable file not found in $PATH"
         );
-        assert_eq!(runtime_message("berth-runc: container abc does not exist\n"), "container abc does not exist");
+        assert_eq!(
+            runtime_message("berth-runc: container abc does not exist\n"),
+            "container abc does not exist"
+        );
     }
 }

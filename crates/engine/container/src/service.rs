@@ -105,8 +105,14 @@ impl ContainerService {
         images: Arc<ImageService>,
         volumes: Arc<VolumeStore>,
     ) -> Result<Arc<ContainerService>> {
-        for d in [&cfg.root, &cfg.exec_root.join("m"), &cfg.exec_root.join("x"), &cfg.runtime.root] {
-            std::fs::create_dir_all(d).map_err(ContainerError::io(format!("creating {}", d.display())))?;
+        for d in [
+            &cfg.root,
+            &cfg.exec_root.join("m"),
+            &cfg.exec_root.join("x"),
+            &cfg.runtime.root,
+        ] {
+            std::fs::create_dir_all(d)
+                .map_err(ContainerError::io(format!("creating {}", d.display())))?;
         }
         let (events, _) = broadcast::channel(1024);
         let svc = Arc::new(ContainerService {
@@ -117,7 +123,8 @@ impl ContainerService {
             execs: Mutex::new(HashMap::new()),
             events,
         });
-        let entries = std::fs::read_dir(&svc.cfg.root).map_err(ContainerError::io("listing containers"))?;
+        let entries =
+            std::fs::read_dir(&svc.cfg.root).map_err(ContainerError::io("listing containers"))?;
         for entry in entries.flatten() {
             let dir = entry.path();
             match ContainerRecord::load(&dir) {
@@ -229,7 +236,10 @@ impl ContainerService {
             return Ok(c.clone());
         }
         if !name_or_id.is_empty() {
-            let hits: Vec<_> = map.values().filter(|c| c.id.starts_with(name_or_id)).collect();
+            let hits: Vec<_> = map
+                .values()
+                .filter(|c| c.id.starts_with(name_or_id))
+                .collect();
             match hits.len() {
                 1 => return Ok(hits[0].clone()),
                 0 => {}
@@ -278,7 +288,10 @@ impl ContainerService {
         let args = spec::merge::args(&config)?;
         if let Some(p) = &host_config.restart_policy {
             if host_config.auto_remove == Some(true)
-                && !matches!(p.name, None | Some(RestartPolicyNameEnum::EMPTY) | Some(RestartPolicyNameEnum::NO))
+                && !matches!(
+                    p.name,
+                    None | Some(RestartPolicyNameEnum::EMPTY) | Some(RestartPolicyNameEnum::NO)
+                )
             {
                 return Err(ContainerError::Invalid(
                     "can't create 'AutoRemove' container with restart policy".into(),
@@ -316,7 +329,11 @@ impl ContainerService {
         let id = names::new_id();
         let name = {
             let map = self.containers.read().expect("containers lock");
-            let taken = |n: &str| map.values().find(|c| c.record.lock().expect("record lock").name == n).map(|c| c.id.clone());
+            let taken = |n: &str| {
+                map.values()
+                    .find(|c| c.record.lock().expect("record lock").name == n)
+                    .map(|c| c.id.clone())
+            };
             match name {
                 Some(n) if !n.is_empty() => {
                     let n = n.trim_start_matches('/').to_string();
@@ -339,7 +356,8 @@ impl ContainerService {
         let mount_points = mounts::resolve(&config, &host_config, &self.volumes)?;
 
         let dir = self.container_dir(&id);
-        std::fs::create_dir_all(&dir).map_err(ContainerError::io(format!("creating {}", dir.display())))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(ContainerError::io(format!("creating {}", dir.display())))?;
         let made = (|| -> Result<ContainerRecord> {
             let hostname = config
                 .hostname
@@ -355,7 +373,12 @@ impl ContainerService {
                     }
                 });
             config.hostname = Some(hostname.clone());
-            let files = crate::etcfiles::write(&dir, &hostname, config.domainname.as_deref(), &host_config)?;
+            let files = crate::etcfiles::write(
+                &dir,
+                &hostname,
+                config.domainname.as_deref(),
+                &host_config,
+            )?;
             let parent = self.images.top_layer(&image_id)?;
             rootfs::prepare(
                 self.images.snapshots(),
@@ -379,7 +402,10 @@ impl ContainerService {
                 restart_count: 0,
                 manually_stopped: false,
                 driver: self.images.driver().to_string(),
-                log_path: dir.join(format!("{id}-json.log")).to_string_lossy().to_string(),
+                log_path: dir
+                    .join(format!("{id}-json.log"))
+                    .to_string_lossy()
+                    .to_string(),
                 hostname_path: files.hostname.to_string_lossy().to_string(),
                 hosts_path: files.hosts.to_string_lossy().to_string(),
                 resolv_conf_path: files.resolv_conf.to_string_lossy().to_string(),
@@ -486,7 +512,8 @@ impl ContainerService {
         let cdir = self.container_dir(&rec.id);
         let root = self.rootfs_dir(&rec.id);
         let _ = std::fs::remove_dir_all(dir);
-        std::fs::create_dir_all(dir).map_err(ContainerError::io(format!("creating {}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(ContainerError::io(format!("creating {}", dir.display())))?;
         rootfs::mount(self.images.snapshots(), &rec.id, &root)?;
         let specs = mounts::activate(&rec, &root, &self.volumes)?;
         if let Some(wd) = rec.config.working_dir.as_deref().filter(|w| !w.is_empty()) {
@@ -506,7 +533,8 @@ impl ContainerService {
             init_path: if rec.host_config.init == Some(true) {
                 Some(self.cfg.init.as_deref().ok_or_else(|| {
                     ContainerError::Invalid(
-                        "--init: no init binary found (install tini: docker-init or tini-static)".into(),
+                        "--init: no init binary found (install tini: docker-init or tini-static)"
+                            .into(),
                     )
                 })?)
             } else {
@@ -539,17 +567,21 @@ impl ContainerService {
     }
 
     /// Hands the monitor to waiting attaches, lets the process go, and records it running.
-    async fn run_task(self: &Arc<Self>, c: &Arc<Container>, dir: &Path, rec: &ContainerRecord) -> Result<()> {
+    async fn run_task(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        dir: &Path,
+        rec: &ContainerRecord,
+    ) -> Result<()> {
         let waiters: Vec<_> = std::mem::take(&mut *c.attach_waiters.lock().expect("attach lock"));
         let mut acks = Vec::new();
         for w in waiters {
             let (tx, rx) = oneshot::channel();
-            if w
-                .send(PendingAttach {
-                    dir: dir.to_path_buf(),
-                    ready: tx,
-                })
-                .is_ok()
+            if w.send(PendingAttach {
+                dir: dir.to_path_buf(),
+                ready: tx,
+            })
+            .is_ok()
             {
                 acks.push(rx);
             }
@@ -613,7 +645,10 @@ impl ContainerService {
     /// release the task's resources, then apply `--rm` and the restart policy.
     async fn on_exit(self: &Arc<Self>, c: &Arc<Container>) {
         let guard = c.op.lock().await;
-        if !matches!(c.status(), Status::Running | Status::Paused | Status::Restarting) {
+        if !matches!(
+            c.status(),
+            Status::Running | Status::Paused | Status::Restarting
+        ) {
             return;
         }
         let dir = self.monitor_dir(&c.id);
@@ -694,7 +729,13 @@ impl ContainerService {
             if !still {
                 return;
             }
-            if svc.containers.read().expect("containers lock").get(&c.id).is_none() {
+            if svc
+                .containers
+                .read()
+                .expect("containers lock")
+                .get(&c.id)
+                .is_none()
+            {
                 return;
             }
             let rec = c.record();
@@ -713,7 +754,10 @@ impl ContainerService {
     fn teardown_task(&self, c: &Container, dir: &Path) {
         let rec = c.record();
         if let Err(e) = self.cfg.runtime.delete(&rec.id) {
-            eprintln!("berth daemon: deleting the runtime state of {}: {e}", rec.id);
+            eprintln!(
+                "berth daemon: deleting the runtime state of {}: {e}",
+                rec.id
+            );
         }
         mounts::deactivate(&rec, &self.volumes);
         if let Err(e) = rootfs::unmount_root(&self.rootfs_dir(&rec.id)) {
@@ -742,10 +786,7 @@ impl ContainerService {
             Some(s) if !s.is_empty() => parse_signal(s)?,
             _ => libc::SIGTERM,
         };
-        let timeout = opts
-            .timeout
-            .or(rec.config.stop_timeout)
-            .unwrap_or(10);
+        let timeout = opts.timeout.or(rec.config.stop_timeout).unwrap_or(10);
         let mut rx = c.subscribe();
         let exits = rx.borrow().exits;
         if rec.state.status == Status::Paused {
@@ -825,13 +866,22 @@ impl ContainerService {
         match (pause, status) {
             (true, Status::Running) | (false, Status::Paused) => {}
             (true, Status::Paused) => {
-                return Err(ContainerError::Conflict(format!("Container {} is already paused", c.id)))
+                return Err(ContainerError::Conflict(format!(
+                    "Container {} is already paused",
+                    c.id
+                )))
             }
             (false, _) => {
-                return Err(ContainerError::Conflict(format!("Container {} is not paused", c.id)))
+                return Err(ContainerError::Conflict(format!(
+                    "Container {} is not paused",
+                    c.id
+                )))
             }
             (true, _) => {
-                return Err(ContainerError::Conflict(format!("Container {} is not running", c.id)))
+                return Err(ContainerError::Conflict(format!(
+                    "Container {} is not running",
+                    c.id
+                )))
             }
         }
         let svc = self.clone();
@@ -847,7 +897,11 @@ impl ContainerService {
         .map_err(|e| ContainerError::Runtime(e.to_string()))??;
         let rec = {
             let mut r = c.record.lock().expect("record lock");
-            r.state.status = if pause { Status::Paused } else { Status::Running };
+            r.state.status = if pause {
+                Status::Paused
+            } else {
+                Status::Running
+            };
             r.save(&self.container_dir(&c.id))?;
             r.clone()
         };
@@ -861,7 +915,11 @@ impl ContainerService {
         let c = self.get(name)?;
         if c.status().is_live() || c.status() == Status::Restarting {
             if !force {
-                let what = if c.status() == Status::Paused { "paused" } else { "running" };
+                let what = if c.status() == Status::Paused {
+                    "paused"
+                } else {
+                    "running"
+                };
                 return Err(ContainerError::Conflict(format!(
                     "cannot remove container \"/{}\": container is {what}: stop the container before removing or force remove",
                     c.record().name
@@ -880,11 +938,18 @@ impl ContainerService {
                     let _ = self.cfg.runtime.resume(&c.id);
                 }
                 let _ = self.cfg.runtime.kill(&c.id, libc::SIGKILL, false);
-                let _ = tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|w| !w.running)).await;
+                let _ = tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|w| !w.running))
+                    .await;
             }
         }
         let _op = c.op.lock().await;
-        if self.containers.read().expect("containers lock").get(&c.id).is_none() {
+        if self
+            .containers
+            .read()
+            .expect("containers lock")
+            .get(&c.id)
+            .is_none()
+        {
             return Ok(());
         }
         if c.status().is_live() {
@@ -905,13 +970,17 @@ impl ContainerService {
             svc.teardown_task(&c2, &dir);
             rootfs::remove(svc.images.snapshots(), &c2.id)?;
             let cdir = svc.container_dir(&c2.id);
-            std::fs::remove_dir_all(&cdir).map_err(ContainerError::io(format!("removing {}", cdir.display())))?;
+            std::fs::remove_dir_all(&cdir)
+                .map_err(ContainerError::io(format!("removing {}", cdir.display())))?;
             mounts::release(&rec, &svc.volumes, volumes);
             Ok(())
         })
         .await
         .map_err(|e| ContainerError::Runtime(e.to_string()))??;
-        self.containers.write().expect("containers lock").remove(&c.id);
+        self.containers
+            .write()
+            .expect("containers lock")
+            .remove(&c.id);
         self.execs
             .lock()
             .expect("execs lock")
@@ -1007,7 +1076,10 @@ impl ContainerService {
     pub fn top(&self, name: &str, ps_args: &str) -> Result<(Vec<String>, Vec<Vec<String>>)> {
         let c = self.get(name)?;
         if !c.status().is_live() {
-            return Err(ContainerError::Conflict(format!("Container {} is not running", c.id)));
+            return Err(ContainerError::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
         }
         let pids = self.cfg.runtime.pids(&c.id)?;
         let out = std::process::Command::new("ps")
@@ -1048,7 +1120,8 @@ impl ContainerService {
             )
         {
             return Err(ContainerError::Invalid(
-                "Restart policy cannot be updated because AutoRemove is enabled for the container".into(),
+                "Restart policy cannot be updated because AutoRemove is enabled for the container"
+                    .into(),
             ));
         }
         if rec.state.status.is_live() {
@@ -1059,7 +1132,9 @@ impl ContainerService {
             crate::record::write_atomic(&path, &bytes)?;
             let applied = self.cfg.runtime.update(&c.id, &path);
             let _ = std::fs::remove_file(&path);
-            applied.map_err(|e| ContainerError::Runtime(format!("Cannot update container {}: {e}", c.id)))?;
+            applied.map_err(|e| {
+                ContainerError::Runtime(format!("Cannot update container {}: {e}", c.id))
+            })?;
         }
         let updated = {
             let mut r = c.record.lock().expect("record lock");
@@ -1102,7 +1177,11 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         return Err(ContainerError::Invalid(format!("Invalid signal: {s}")));
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     name.parse::<nix::sys::signal::Signal>()
         .map(|sig| sig as i32)
         .map_err(|_| ContainerError::Invalid(format!("Invalid signal: {s}")))
@@ -1164,7 +1243,10 @@ mod tests {
 
     #[test]
     fn start_failures_map_to_dockers_codes() {
-        assert_eq!(start_failure_code("exec: \"nope\": executable file not found in $PATH"), 127);
+        assert_eq!(
+            start_failure_code("exec: \"nope\": executable file not found in $PATH"),
+            127
+        );
         assert_eq!(start_failure_code("exec /x: permission denied"), 126);
         assert_eq!(start_failure_code("cgroup: boom"), 128);
     }

@@ -26,7 +26,10 @@ pub fn parse_ps(output: &str, pids: &[i32]) -> Result<(Vec<String>, Vec<Vec<Stri
             continue;
         }
         // The last column (the command) may contain spaces: it takes the rest of the line.
-        let mut row: Vec<String> = fields[..titles.len() - 1].iter().map(|s| s.to_string()).collect();
+        let mut row: Vec<String> = fields[..titles.len() - 1]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         row.push(fields[titles.len() - 1..].join(" "));
         procs.push(row);
     }
@@ -40,6 +43,18 @@ mod tests {
         let out = "UID PID PPID C STIME TTY TIME CMD\nroot 1 0 0 10:00 ? 00:00:01 /sbin/init\nroot 4242 4200 0 10:01 ? 00:00:00 sleep 100\n";
         let (titles, procs) = super::parse_ps(out, &[4242]).unwrap();
         assert_eq!(titles.len(), 8);
-        assert_eq!(procs, vec![vec!["root", "4242", "4200", "0", "10:01", "?", "00:00:00", "sleep 100"]]);
+        assert_eq!(
+            procs,
+            vec![vec![
+                "root",
+                "4242",
+                "4200",
+                "0",
+                "10:01",
+                "?",
+                "00:00:00",
+                "sleep 100"
+            ]]
+        );
     }
 }

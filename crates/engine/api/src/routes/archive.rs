@@ -26,10 +26,7 @@ pub async fn commit(backend: &Arc<Backend>, q: &Query, req: Request<Incoming>) -
     let reference = match q.get("repo").filter(|r| !r.is_empty()) {
         Some(repo) => {
             let tag = q.get("tag").filter(|t| !t.is_empty()).unwrap_or("latest");
-            Some(
-                Reference::parse(&format!("{repo}:{tag}"))
-                    .map_err(|e| ApiError::from_kind(&e))?,
-            )
+            Some(Reference::parse(&format!("{repo}:{tag}")).map_err(|e| ApiError::from_kind(&e))?)
         }
         None => None,
     };
@@ -38,8 +35,9 @@ pub async fn commit(backend: &Arc<Backend>, q: &Query, req: Request<Incoming>) -
         None
     } else {
         Some(
-            serde_json::from_slice::<serde_json::Value>(&bytes)
-                .map_err(|e| ApiError::bad_request(format!("invalid JSON in the request body: {e}")))?,
+            serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| {
+                ApiError::bad_request(format!("invalid JSON in the request body: {e}"))
+            })?,
         )
     };
     let changes = q.all("changes");
@@ -48,10 +46,21 @@ pub async fn commit(backend: &Arc<Backend>, q: &Query, req: Request<Incoming>) -
     let pause = q.get("pause").map(|_| q.flag("pause")).unwrap_or(true);
     let svc = backend.containers.clone();
     let id = container_blocking(move || {
-        svc.commit(&container, reference.as_ref(), &changes, &comment, &author, config_override, pause)
+        svc.commit(
+            &container,
+            reference.as_ref(),
+            &changes,
+            &comment,
+            &author,
+            config_override,
+            pause,
+        )
     })
     .await?;
-    Ok(body::json(StatusCode::CREATED, &json!({"Id": id.to_string()})))
+    Ok(body::json(
+        StatusCode::CREATED,
+        &json!({"Id": id.to_string()}),
+    ))
 }
 
 /// `GET /containers/{id}/changes`.
@@ -79,7 +88,10 @@ where
 
 /// `GET /containers/{id}/export`.
 pub async fn export(backend: &Arc<Backend>, name: &str) -> HandlerResult {
-    backend.containers.get(name).map_err(|e| ApiError::from_kind(&e))?;
+    backend
+        .containers
+        .get(name)
+        .map_err(|e| ApiError::from_kind(&e))?;
     let svc = backend.containers.clone();
     let name = name.to_string();
     Ok(stream_tar(move |w| svc.export(&name, w)))
@@ -120,13 +132,20 @@ pub async fn archive_get(backend: &Arc<Backend>, name: &str, q: &Query) -> Handl
     let mut resp = stream_tar(move |w| svc.archive_get(&name, &path, w));
     resp.headers_mut().insert(
         "X-Docker-Container-Path-Stat",
-        stat_header(&st).parse().expect("base64 is a valid header value"),
+        stat_header(&st)
+            .parse()
+            .expect("base64 is a valid header value"),
     );
     Ok(resp)
 }
 
 /// `PUT /containers/{id}/archive?path=`: the body is a tar to extract there.
-pub async fn archive_put(backend: &Arc<Backend>, name: &str, q: &Query, req: Request<Incoming>) -> HandlerResult {
+pub async fn archive_put(
+    backend: &Arc<Backend>,
+    name: &str,
+    q: &Query,
+    req: Request<Incoming>,
+) -> HandlerResult {
     let path = archive_path(q)?;
     let svc = backend.containers.clone();
     let name = name.to_string();

@@ -37,7 +37,8 @@ pub async fn create(backend: &Arc<Backend>, q: &Query, req: Request<Incoming>) -
     }
     let name = q.get("name").map(str::to_string);
     let svc = backend.containers.clone();
-    let (id, warnings) = container_blocking(move || svc.create(name.as_deref(), config, host_config)).await?;
+    let (id, warnings) =
+        container_blocking(move || svc.create(name.as_deref(), config, host_config)).await?;
     Ok(body::json(
         StatusCode::CREATED,
         &json!({"Id": id, "Warnings": warnings}),
@@ -91,7 +92,10 @@ fn status_text(rec: &ContainerRecord) -> String {
     let st = &rec.state;
     match st.status {
         Status::Running => format!("Up {}", human_duration(now - secs_of(&st.started_at))),
-        Status::Paused => format!("Up {} (Paused)", human_duration(now - secs_of(&st.started_at))),
+        Status::Paused => format!(
+            "Up {} (Paused)",
+            human_duration(now - secs_of(&st.started_at))
+        ),
         Status::Restarting => format!(
             "Restarting ({}) {} ago",
             st.exit_code,
@@ -167,7 +171,10 @@ pub(crate) fn inspect_json(rec: &ContainerRecord, exec_ids: Vec<String>, rootfs:
         ("LogConfig", json!({"Type": "json-file", "Config": {}})),
         ("NetworkMode", json!("none")),
         ("PortBindings", json!({})),
-        ("RestartPolicy", json!({"Name": "no", "MaximumRetryCount": 0})),
+        (
+            "RestartPolicy",
+            json!({"Name": "no", "MaximumRetryCount": 0}),
+        ),
         ("AutoRemove", json!(false)),
         ("VolumeDriver", json!("")),
         ("VolumesFrom", Value::Null),
@@ -272,14 +279,30 @@ pub(crate) fn inspect_json(rec: &ContainerRecord, exec_ids: Vec<String>, rootfs:
 }
 
 /// Docker's `ps` filters on one record.
-fn matches(rec: &ContainerRecord, filters: &BTreeMap<String, Vec<String>>, svc: &berth_container::ContainerService) -> Result<bool, ApiError> {
+fn matches(
+    rec: &ContainerRecord,
+    filters: &BTreeMap<String, Vec<String>>,
+    svc: &berth_container::ContainerService,
+) -> Result<bool, ApiError> {
     for (key, vals) in filters {
         let ok = match key.as_str() {
             "id" => vals.iter().any(|v| rec.id.starts_with(v.as_str())),
-            "name" => vals.iter().any(|v| rec.name.contains(v.trim_start_matches('/'))),
+            "name" => vals
+                .iter()
+                .any(|v| rec.name.contains(v.trim_start_matches('/'))),
             "status" => {
                 for v in vals {
-                    if !["created", "restarting", "running", "removing", "paused", "exited", "dead"].contains(&v.as_str()) {
+                    if ![
+                        "created",
+                        "restarting",
+                        "running",
+                        "removing",
+                        "paused",
+                        "exited",
+                        "dead",
+                    ]
+                    .contains(&v.as_str())
+                    {
                         return Err(ApiError::bad_request(format!(
                             "invalid filter 'status={v}'"
                         )));
@@ -317,7 +340,9 @@ fn matches(rec: &ContainerRecord, filters: &BTreeMap<String, Vec<String>>, svc: 
                     .iter()
                     .any(|m| m.name == *v || m.destination == *v || m.source == *v)
             }),
-            "network" => vals.iter().any(|v| rec.host_config.network_mode.as_deref() == Some(v.as_str())),
+            "network" => vals
+                .iter()
+                .any(|v| rec.host_config.network_mode.as_deref() == Some(v.as_str())),
             "isolation" | "health" | "publish" | "expose" | "before" | "since" | "is-task" => true,
             other => return Err(ApiError::bad_request(format!("invalid filter '{other}'"))),
         };
@@ -360,7 +385,10 @@ pub async fn inspect(backend: &Arc<Backend>, name: &str) -> HandlerResult {
     let rec = c.record();
     let execs = svc.exec_ids_of(&c.id);
     let root = svc.rootfs_dir(&c.id).to_string_lossy().to_string();
-    Ok(body::json(StatusCode::OK, &inspect_json(&rec, execs, &root)))
+    Ok(body::json(
+        StatusCode::OK,
+        &inspect_json(&rec, execs, &root),
+    ))
 }
 
 /// `POST /containers/{id}/start`.
@@ -460,9 +488,7 @@ pub async fn wait(backend: &Arc<Backend>, name: &str, q: &Query) -> HandlerResul
             Ok(code) => json!({"StatusCode": code, "Error": null}),
             Err(e) => json!({"StatusCode": -1, "Error": {"Message": e.to_string()}}),
         };
-        let _ = tx
-            .send(Ok(bytes::Bytes::from(format!("{body}\n"))))
-            .await;
+        let _ = tx.send(Ok(bytes::Bytes::from(format!("{body}\n")))).await;
     });
     Ok(resp)
 }

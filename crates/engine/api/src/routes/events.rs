@@ -16,17 +16,26 @@ use crate::server::{Backend, HandlerResult};
 fn wanted(e: &Event, filters: &std::collections::BTreeMap<String, Vec<String>>) -> bool {
     filters.iter().all(|(key, vals)| match key.as_str() {
         "type" => vals.iter().any(|v| *v == e.kind),
-        "event" => vals.iter().any(|v| e.action == *v || e.action.starts_with(&format!("{v}:"))),
+        "event" => vals
+            .iter()
+            .any(|v| e.action == *v || e.action.starts_with(&format!("{v}:"))),
         "container" => {
             e.kind == "container"
                 && vals.iter().any(|v| {
                     e.actor.id.starts_with(v.as_str()) || e.actor.attributes.get("name") == Some(v)
                 })
         }
-        "image" => vals.iter().any(|v| e.actor.attributes.get("image") == Some(v)),
+        "image" => vals
+            .iter()
+            .any(|v| e.actor.attributes.get("image") == Some(v)),
         "volume" => e.kind == "volume" && vals.iter().any(|v| e.actor.id == *v),
         "label" => vals.iter().all(|v| match v.split_once('=') {
-            Some((k, want)) => e.actor.attributes.get(k).map(|x| x == want).unwrap_or(false),
+            Some((k, want)) => e
+                .actor
+                .attributes
+                .get(k)
+                .map(|x| x == want)
+                .unwrap_or(false),
             None => e.actor.attributes.contains_key(v.as_str()),
         }),
         _ => true,
@@ -36,7 +45,24 @@ fn wanted(e: &Event, filters: &std::collections::BTreeMap<String, Vec<String>>) 
 pub async fn events(backend: &Arc<Backend>, q: &Query) -> HandlerResult {
     let filters = filter_args(q)?;
     for key in filters.keys() {
-        if !["type", "event", "container", "image", "volume", "label", "network", "daemon", "plugin", "node", "service", "secret", "config", "scope"].contains(&key.as_str()) {
+        if ![
+            "type",
+            "event",
+            "container",
+            "image",
+            "volume",
+            "label",
+            "network",
+            "daemon",
+            "plugin",
+            "node",
+            "service",
+            "secret",
+            "config",
+            "scope",
+        ]
+        .contains(&key.as_str())
+        {
             return Err(ApiError::bad_request(format!("invalid filter '{key}'")));
         }
     }
@@ -55,7 +81,9 @@ pub async fn events(backend: &Arc<Backend>, q: &Query) -> HandlerResult {
                     if now >= u {
                         return;
                     }
-                    match tokio::time::timeout(Duration::from_secs((u - now) as u64), rx.recv()).await {
+                    match tokio::time::timeout(Duration::from_secs((u - now) as u64), rx.recv())
+                        .await
+                    {
                         Ok(r) => r,
                         Err(_) => return,
                     }

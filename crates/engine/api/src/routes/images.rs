@@ -252,7 +252,12 @@ fn in_use_conflict(backend: &Backend, name: &str, force: bool) -> Result<(), Api
     let Some(first) = users.first() else {
         return Ok(());
     };
-    let short = |s: &str| s.trim_start_matches("sha256:").chars().take(12).collect::<String>();
+    let short = |s: &str| {
+        s.trim_start_matches("sha256:")
+            .chars()
+            .take(12)
+            .collect::<String>()
+    };
     let tags = backend
         .images
         .inspect(name)

@@ -31,9 +31,10 @@ pub async fn logs(backend: &Arc<Backend>, name: &str, q: &Query) -> HandlerResul
     };
     let tail = match q.get("tail") {
         None | Some("") | Some("all") => None,
-        Some(t) => Some(t.parse::<i64>().map_err(|_| {
-            ApiError::bad_request(format!("invalid value for tail: {t}"))
-        })?)
+        Some(t) => Some(
+            t.parse::<i64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid value for tail: {t}")))?,
+        )
         .map(|n| n.max(0) as usize),
     };
     let opts = LogOptions {
@@ -88,15 +89,24 @@ pub async fn stats(backend: &Arc<Backend>, name: &str, q: &Query) -> HandlerResu
         if !stream && !one_shot {
             // Docker primes `precpu_stats` with a sample taken a second earlier.
             if running() {
-                previous = berth_container::stats::container_stats(&cgroup, None, std::time::SystemTime::now()).ok();
+                previous = berth_container::stats::container_stats(
+                    &cgroup,
+                    None,
+                    std::time::SystemTime::now(),
+                )
+                .ok();
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
         loop {
             let mut s = if running() {
-                berth_container::stats::container_stats(&cgroup, previous.as_ref(), std::time::SystemTime::now())
-                    .map(|s| serde_json::to_value(&s).unwrap_or_default())
-                    .unwrap_or_else(|_| serde_json::json!({}))
+                berth_container::stats::container_stats(
+                    &cgroup,
+                    previous.as_ref(),
+                    std::time::SystemTime::now(),
+                )
+                .map(|s| serde_json::to_value(&s).unwrap_or_default())
+                .unwrap_or_else(|_| serde_json::json!({}))
             } else {
                 serde_json::json!({})
             };

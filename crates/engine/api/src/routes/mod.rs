@@ -48,7 +48,9 @@ pub async fn dispatch(
         Route::ContainerPrune => containers::prune(backend, &query).await,
         Route::Container(id, action) => container(backend, &id, action, query, req).await,
         Route::ExecStart(id) => streams::exec_start(backend, &id, req).await,
-        Route::ExecResize(id) => streams::resize(backend, streams::ResizeTarget::Exec(&id), &query).await,
+        Route::ExecResize(id) => {
+            streams::resize(backend, streams::ResizeTarget::Exec(&id), &query).await
+        }
         Route::ExecInspect(id) => streams::exec_inspect(backend, &id).await,
         Route::Events => events::events(backend, &query).await,
         Route::Commit => archive::commit(backend, &query, req).await,

@@ -44,22 +44,26 @@ pub fn parse_detach_keys(s: &str) -> Result<Vec<u8>, ApiError> {
                 b"]" => 29,
                 b"^" => 30,
                 b"_" => 31,
-                _ => return Err(ApiError::bad_request(format!("Invalid escape keys ({s}) provided"))),
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid escape keys ({s}) provided"
+                    )))
+                }
             };
             out.push(b);
         } else if k.len() == 1 {
             out.push(k.as_bytes()[0]);
         } else {
-            return Err(ApiError::bad_request(format!("Invalid escape keys ({s}) provided")));
+            return Err(ApiError::bad_request(format!(
+                "Invalid escape keys ({s}) provided"
+            )));
         }
     }
     Ok(out)
 }
 
 fn wants_upgrade(req: &Request<Incoming>) -> bool {
-    req.headers()
-        .get(hyper::header::UPGRADE)
-        .is_some()
+    req.headers().get(hyper::header::UPGRADE).is_some()
 }
 
 fn hijack_response(tty: bool, upgrade: bool) -> Response<Body> {
@@ -91,10 +95,22 @@ pub fn mux(stream: u8, payload: &[u8]) -> Vec<u8> {
 
 /// Pumps a monitor connection into the upgraded client connection and the client's input
 /// into the monitor, until the process ends, the client detaches or goes away.
-async fn bridge(upgraded: hyper::upgrade::Upgraded, conn: Conn, s: Session, early: Vec<(u8, Vec<u8>)>) {
+/// Told the exit record when the process ends, before the client's connection closes.
+type OnExit = Box<dyn FnOnce(&[u8]) + Send>;
+
+async fn bridge(
+    upgraded: hyper::upgrade::Upgraded,
+    conn: Conn,
+    early: Vec<(u8, Vec<u8>)>,
+    s: Session,
+    on_exit: Option<OnExit>,
+) {
     let io = TokioIo::new(upgraded);
     let (mut client_r, mut client_w) = tokio::io::split(io);
-    let Conn { mut reader, mut writer } = conn;
+    let Conn {
+        mut reader,
+        mut writer,
+    } = conn;
     let (detach_tx, mut detach_rx) = tokio::sync::oneshot::channel::<()>();
     let input = async move {
         if !s.stdin {
@@ -156,12 +172,13 @@ async fn bridge(upgraded: hyper::upgrade::Upgraded, conn: Conn, s: Session, earl
             }
         };
         for (kind, payload) in early {
-            if kind == monitor::FRAME_STDOUT || kind == monitor::FRAME_STDERR {
-                if client_w.write_all(&write(kind, &payload)).await.is_err() {
-                    return;
-                }
+            if (kind == monitor::FRAME_STDOUT || kind == monitor::FRAME_STDERR)
+                && client_w.write_all(&write(kind, &payload)).await.is_err()
+            {
+                return;
             }
         }
+        let mut on_exit = on_exit;
         loop {
             tokio::select! {
                 frame = reader.next() => match frame {
@@ -170,7 +187,13 @@ async fn bridge(upgraded: hyper::upgrade::Upgraded, conn: Conn, s: Session, earl
                             return;
                         }
                     }
-                    Ok(Some((monitor::FRAME_EXIT, _))) | Ok(None) | Err(_) => break,
+                    Ok(Some((monitor::FRAME_EXIT, payload))) => {
+                        if let Some(f) = on_exit.take() {
+                            f(&payload);
+                        }
+                        break;
+                    }
+                    Ok(None) | Err(_) => break,
                     Ok(Some(_)) => {}
                 },
                 _ = &mut detach_rx => break,
@@ -186,12 +209,19 @@ async fn bridge(upgraded: hyper::upgrade::Upgraded, conn: Conn, s: Session, earl
 }
 
 /// `POST /containers/{id}/attach?stream=&stdin=&stdout=&stderr=&detachKeys=`.
-pub async fn attach(backend: &Arc<Backend>, name: &str, q: &Query, mut req: Request<Incoming>) -> HandlerResult {
+pub async fn attach(
+    backend: &Arc<Backend>,
+    name: &str,
+    q: &Query,
+    mut req: Request<Incoming>,
+) -> HandlerResult {
     let svc = backend.containers.clone();
     let c = svc.get(name).map_err(|e| ApiError::from_kind(&e))?;
     let rec = c.record();
     if !q.flag("stream") && !q.flag("logs") {
-        return Err(ApiError::bad_request("at least one of stream or logs must be set"));
+        return Err(ApiError::bad_request(
+            "at least one of stream or logs must be set",
+        ));
     }
     let tty = rec.config.tty == Some(true);
     let want_stdin = q.flag("stdin") && rec.config.open_stdin == Some(true);
@@ -202,7 +232,11 @@ pub async fn attach(backend: &Arc<Backend>, name: &str, q: &Query, mut req: Requ
     if q.flag("stderr") {
         flags |= monitor::FLAG_STDERR;
     }
-    let keys = parse_detach_keys(q.get("detachKeys").filter(|k| !k.is_empty()).unwrap_or("ctrl-p,ctrl-q"))?;
+    let keys = parse_detach_keys(
+        q.get("detachKeys")
+            .filter(|k| !k.is_empty())
+            .unwrap_or("ctrl-p,ctrl-q"),
+    )?;
     let session = Session {
         tty,
         stdin: want_stdin,
@@ -232,7 +266,7 @@ pub async fn attach(backend: &Arc<Backend>, name: &str, q: &Query, mut req: Requ
         }
         let Ok(conn) = conn else { return };
         if let Ok(up) = on_upgrade.await {
-            bridge(up, conn, session, Vec::new()).await;
+            bridge(up, conn, Vec::new(), session, None).await;
         }
     });
     if !upgrade {
@@ -245,14 +279,23 @@ pub async fn attach(backend: &Arc<Backend>, name: &str, q: &Query, mut req: Requ
 
 /// `POST /containers/{id}/resize?h=&w=` and `POST /exec/{id}/resize`.
 pub async fn resize(backend: &Arc<Backend>, target: ResizeTarget<'_>, q: &Query) -> HandlerResult {
-    let h: u16 = q.get("h").and_then(|v| v.parse().ok()).ok_or_else(|| ApiError::bad_request("invalid or missing h"))?;
-    let w: u16 = q.get("w").and_then(|v| v.parse().ok()).ok_or_else(|| ApiError::bad_request("invalid or missing w"))?;
+    let h: u16 = q
+        .get("h")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| ApiError::bad_request("invalid or missing h"))?;
+    let w: u16 = q
+        .get("w")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| ApiError::bad_request("invalid or missing w"))?;
     let svc = &backend.containers;
     let dir = match target {
         ResizeTarget::Container(name) => {
             let c = svc.get(name).map_err(|e| ApiError::from_kind(&e))?;
             if !c.status().is_live() {
-                return Err(ApiError::new(StatusCode::CONFLICT, format!("Container {} is not running", c.id)));
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    format!("Container {} is not running", c.id),
+                ));
             }
             svc.monitor_dir(&c.id)
         }
@@ -261,9 +304,12 @@ pub async fn resize(backend: &Arc<Backend>, target: ResizeTarget<'_>, q: &Query)
             svc.exec_dir(id)
         }
     };
-    let mut conn = Conn::connect(&dir, 0)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::CONFLICT, format!("the process is not running: {e}")))?;
+    let mut conn = Conn::connect(&dir, 0).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            format!("the process is not running: {e}"),
+        )
+    })?;
     conn.writer
         .resize(h, w)
         .await
@@ -277,7 +323,11 @@ pub enum ResizeTarget<'a> {
 }
 
 /// `POST /containers/{id}/exec`.
-pub async fn exec_create(backend: &Arc<Backend>, name: &str, req: Request<Incoming>) -> HandlerResult {
+pub async fn exec_create(
+    backend: &Arc<Backend>,
+    name: &str,
+    req: Request<Incoming>,
+) -> HandlerResult {
     let config: bollard_stubs::models::ExecConfig = body::collect_json(req.into_body()).await?;
     if let Some(k) = config.detach_keys.as_deref().filter(|k| !k.is_empty()) {
         parse_detach_keys(k)?;
@@ -286,11 +336,18 @@ pub async fn exec_create(backend: &Arc<Backend>, name: &str, req: Request<Incomi
         .containers
         .exec_create(name, config)
         .map_err(|e| ApiError::from_kind(&e))?;
-    Ok(body::json(StatusCode::CREATED, &serde_json::json!({"Id": id})))
+    Ok(body::json(
+        StatusCode::CREATED,
+        &serde_json::json!({"Id": id}),
+    ))
 }
 
 /// `POST /exec/{id}/start`: `{"Detach": bool, "Tty": bool}`.
-pub async fn exec_start(backend: &Arc<Backend>, id: &str, mut req: Request<Incoming>) -> HandlerResult {
+pub async fn exec_start(
+    backend: &Arc<Backend>,
+    id: &str,
+    mut req: Request<Incoming>,
+) -> HandlerResult {
     let upgrade = wants_upgrade(&req);
     let on_upgrade = hyper::upgrade::on(&mut req);
     let start: serde_json::Value = {
@@ -298,47 +355,81 @@ pub async fn exec_start(backend: &Arc<Backend>, id: &str, mut req: Request<Incom
         if bytes.is_empty() {
             serde_json::json!({})
         } else {
-            serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
+            serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
         }
     };
-    let detach = start.get("Detach").and_then(|d| d.as_bool()).unwrap_or(false);
+    let detach = start
+        .get("Detach")
+        .and_then(|d| d.as_bool())
+        .unwrap_or(false);
     let svc = backend.containers.clone();
     let exec = svc.get_exec(id).map_err(|e| ApiError::from_kind(&e))?;
     let conn = svc
         .exec_start(id, !detach)
         .await
         .map_err(|e| ApiError::from_kind(&e))?;
-    let Some(conn) = conn else {
+    let Some((conn, early)) = conn else {
         return Ok(body::status(StatusCode::OK));
     };
     let tty = exec.config.tty == Some(true);
-    let keys = parse_detach_keys(exec.config.detach_keys.as_deref().filter(|k| !k.is_empty()).unwrap_or("ctrl-p,ctrl-q"))?;
+    let keys = parse_detach_keys(
+        exec.config
+            .detach_keys
+            .as_deref()
+            .filter(|k| !k.is_empty())
+            .unwrap_or("ctrl-p,ctrl-q"),
+    )?;
     let session = Session {
         tty,
         stdin: exec.config.attach_stdin == Some(true),
         close_stdin: true,
         detach_keys: keys,
     };
+    // The client asks for the exit code as soon as the stream ends: record it first.
+    let e2 = exec.clone();
+    let on_exit: OnExit = Box::new(move |payload| e2.record_exit(payload));
     if upgrade {
         tokio::spawn(async move {
             if let Ok(up) = on_upgrade.await {
-                bridge(up, conn, session, Vec::new()).await;
+                bridge(up, conn, early, session, Some(on_exit)).await;
             }
         });
         return Ok(hijack_response(tty, true));
     }
     // No upgrade asked (old clients): the output as the response body.
-    let (tx, resp) = body::channel(if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" });
+    let (tx, resp) = body::channel(if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    });
     let Conn { mut reader, writer } = conn;
     tokio::spawn(async move {
         let _writer = writer;
+        for (kind, payload) in early {
+            if kind == monitor::FRAME_STDOUT || kind == monitor::FRAME_STDERR {
+                let chunk = if tty {
+                    payload
+                } else {
+                    mux(if kind == monitor::FRAME_STDERR { 2 } else { 1 }, &payload)
+                };
+                if tx.send(Ok(Bytes::from(chunk))).await.is_err() {
+                    return;
+                }
+            }
+        }
         while let Ok(Some((kind, payload))) = reader.next().await {
             if kind == monitor::FRAME_STDOUT || kind == monitor::FRAME_STDERR {
-                let chunk = if tty { payload } else { mux(if kind == monitor::FRAME_STDERR { 2 } else { 1 }, &payload) };
+                let chunk = if tty {
+                    payload
+                } else {
+                    mux(if kind == monitor::FRAME_STDERR { 2 } else { 1 }, &payload)
+                };
                 if tx.send(Ok(Bytes::from(chunk))).await.is_err() {
                     return;
                 }
             } else if kind == monitor::FRAME_EXIT {
+                on_exit(&payload);
                 return;
             }
         }
@@ -354,7 +445,10 @@ pub async fn exec_inspect(backend: &Arc<Backend>, id: &str) -> HandlerResult {
         .map_err(|e| ApiError::from_kind(&e))?;
     let st = exec.state();
     let cmd = exec.config.cmd.clone().unwrap_or_default();
-    let (entry, args) = cmd.split_first().map(|(a, b)| (a.clone(), b.to_vec())).unwrap_or_default();
+    let (entry, args) = cmd
+        .split_first()
+        .map(|(a, b)| (a.clone(), b.to_vec()))
+        .unwrap_or_default();
     Ok(body::json(
         StatusCode::OK,
         &serde_json::json!({

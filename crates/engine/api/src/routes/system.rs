@@ -152,7 +152,10 @@ pub async fn disk_usage(backend: &Arc<Backend>) -> HandlerResult {
         .map(|(s, shared)| {
             let mut v = super::images::summary_json(s);
             v["SharedSize"] = json!(shared);
-            v["Containers"] = json!(containers.iter().filter(|(c, _)| c.image_id == s.id.to_string()).count());
+            v["Containers"] = json!(containers
+                .iter()
+                .filter(|(c, _)| c.image_id == s.id.to_string())
+                .count());
             v
         })
         .collect();

@@ -53,6 +53,20 @@ use mounts::RootPropagation;
 use namespaces::IpcMode;
 use security::SeccompChoice;
 
+/// The resource limits of `hc` alone (no device rules), for `docker update` on a running
+/// container.
+pub fn resources(hc: &HostConfig) -> Result<oci_spec::runtime::LinuxResources> {
+    let mut r = resources::linux_resources(hc, Vec::new())?;
+    r.set_devices(None);
+    Ok(r)
+}
+
+/// The capability sets of a privileged process run as `uid` (`docker exec --privileged`):
+/// every capability the daemon holds.
+pub fn privileged_capabilities(uid: u32) -> Result<oci_spec::runtime::LinuxCapabilities> {
+    Ok(caps::process_capabilities(&caps::current()?, uid))
+}
+
 /// The OCI runtime-spec version written.
 pub const OCI_VERSION: &str = "1.2.0";
 

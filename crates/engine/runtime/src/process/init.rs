@@ -300,6 +300,7 @@ fn init_inner(req: &SpawnRequest, chan: &Channel) -> Result<Never> {
             &hook_state,
         )?;
     }
+    reset_signals();
     let e = nix::unistd::execve(&program, &argv, &envp).unwrap_err();
     Err(Error::InvalidField {
         field: "process.args".into(),
@@ -640,4 +641,22 @@ pub fn namespaces_of(
             )
         })
         .collect()
+}
+
+/// The program starts with every signal at its default and none blocked: ignored
+/// dispositions survive execve, and the runtime, a Rust program, ignores SIGPIPE (so would
+/// `yes | head` in the container, which then never ends).
+fn reset_signals() {
+    use nix::sys::signal::{
+        sigaction, sigprocmask, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal,
+    };
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for sig in Signal::iterator() {
+        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL has no handler to be unsafe about.
+        let _ = unsafe { sigaction(sig, &default) };
+    }
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
 }
