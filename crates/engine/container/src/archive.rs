@@ -169,18 +169,19 @@ impl ContainerService {
     /// `HEAD /containers/{id}/archive?path=`: what is at `path` in the container.
     pub fn archive_stat(&self, name: &str, path: &str) -> Result<PathStat> {
         let c = self.get(name)?;
-        self.with_rootfs(&c, |root| stat_in(root, path))
+        let rec = c.record();
+        self.with_rootfs(&c, |root| stat_in(&rec, root, path))
     }
 
     /// `GET /containers/{id}/archive?path=`: `path` as a tar (a directory with its contents,
     /// named by its base name, as `docker cp` expects), and its stat.
     pub fn archive_get(&self, name: &str, path: &str, w: impl Write) -> Result<()> {
         let c = self.get(name)?;
+        let rec = c.record();
         self.with_rootfs(&c, |root| {
-            stat_in(root, path)?;
-            let (parent, base) = split_parent(path);
-            let parent_dir = rootfs::secure_join(root, &parent);
-            let source = parent_dir.join(&base);
+            stat_in(&rec, root, path)?;
+            let (_, base) = split_parent(path);
+            let source = entry_path(&rec, root, path);
             // The entry itself is taken as it is (a symlink stays a link), never followed.
             berth_archive::write_entry(&source, base.as_bytes(), w)
                 .map(drop)
@@ -197,8 +198,9 @@ impl ContainerService {
                 "container rootfs is marked read-only".into(),
             ));
         }
+        let rec = c.record();
         self.with_rootfs(&c, |root| {
-            let target = rootfs::secure_join(root, path);
+            let target = host_path(&rec, root, path);
             let meta = std::fs::metadata(&target).map_err(|_| {
                 ContainerError::NotFound(format!(
                     "Could not find the file {path} in container {name}"
@@ -217,6 +219,62 @@ impl ContainerService {
     }
 }
 
+/// Where `path` of the container is on the host: inside a bind mount, a volume or one of
+/// the engine's /etc files when one covers it (the deepest wins), else inside `root`;
+/// symlinks are resolved within whichever base it is.
+fn host_path(rec: &crate::record::ContainerRecord, root: &Path, path: &str) -> PathBuf {
+    let clean = rootfs::secure_join(Path::new("/"), path);
+    let clean = clean.to_string_lossy().to_string();
+    let mut bases: Vec<(String, PathBuf)> = rec
+        .mounts
+        .iter()
+        .filter(|m| !m.source.is_empty() && m.kind != crate::record::MountType::Tmpfs)
+        .map(|m| (m.destination.clone(), PathBuf::from(&m.source)))
+        .collect();
+    for (dst, src) in [
+        ("/etc/hostname", &rec.hostname_path),
+        ("/etc/hosts", &rec.hosts_path),
+        ("/etc/resolv.conf", &rec.resolv_conf_path),
+    ] {
+        if !bases.iter().any(|(d, _)| d == dst) {
+            bases.push((dst.to_string(), PathBuf::from(src)));
+        }
+    }
+    bases.sort_by_key(|(d, _)| std::cmp::Reverse(d.len()));
+    for (dst, src) in bases {
+        if clean == dst {
+            return src;
+        }
+        if let Some(rest) = clean.strip_prefix(&format!("{dst}/")) {
+            return rootfs::secure_join(&src, rest);
+        }
+    }
+    rootfs::secure_join(root, &clean)
+}
+
+/// The host path of the entry at `path` itself: its parent resolved, its last component
+/// taken as it is (a symlink stays a link), or a mount's source when `path` is where a
+/// mount is.
+fn entry_path(rec: &crate::record::ContainerRecord, root: &Path, path: &str) -> PathBuf {
+    let (parent, base) = split_parent(path);
+    if base == "." {
+        return host_path(rec, root, &parent);
+    }
+    let clean = rootfs::secure_join(Path::new("/"), path);
+    let is_mount = rec
+        .mounts
+        .iter()
+        .any(|m| Path::new(&m.destination) == clean)
+        || ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"]
+            .iter()
+            .any(|d| Path::new(d) == clean);
+    if is_mount {
+        host_path(rec, root, path)
+    } else {
+        host_path(rec, root, &parent).join(&base)
+    }
+}
+
 fn split_parent(path: &str) -> (String, String) {
     let trimmed = path.trim_end_matches('/');
     match trimmed.rsplit_once('/') {
@@ -232,14 +290,10 @@ fn split_parent(path: &str) -> (String, String) {
     }
 }
 
-fn stat_in(root: &Path, path: &str) -> Result<PathStat> {
+fn stat_in(rec: &crate::record::ContainerRecord, root: &Path, path: &str) -> Result<PathStat> {
     use std::os::unix::fs::MetadataExt;
-    let (parent, base) = split_parent(path);
-    let full: PathBuf = if base == "." {
-        root.to_path_buf()
-    } else {
-        rootfs::secure_join(root, &parent).join(&base)
-    };
+    let (_, base) = split_parent(path);
+    let full = entry_path(rec, root, path);
     let m = std::fs::symlink_metadata(&full).map_err(|_| {
         ContainerError::NotFound(format!("Could not find the file {path} in container"))
     })?;
