@@ -69,6 +69,8 @@ pub enum Route {
     Events,
     /// `POST /commit?container=`.
     Commit,
+    /// `POST /networks/prune`: berth has no user-defined networks yet, so nothing to prune.
+    NetworkPrune,
     VolumeList,
     VolumeCreate,
     VolumePrune,
@@ -123,6 +125,8 @@ impl Route {
             (&Method::POST, "/containers/prune") => Route::ContainerPrune,
             (&Method::GET, "/events") => Route::Events,
             (&Method::POST, "/commit") => Route::Commit,
+            (&Method::POST, "/networks/prune") => Route::NetworkPrune,
+            (&Method::POST, "/build/prune") => Route::BuildPrune,
             (&Method::GET, "/volumes") => Route::VolumeList,
             (&Method::POST, "/volumes/create") => Route::VolumeCreate,
             (&Method::POST, "/volumes/prune") => Route::VolumePrune,

@@ -54,6 +54,16 @@ pub async fn dispatch(
         Route::ExecInspect(id) => streams::exec_inspect(backend, &id).await,
         Route::Events => events::events(backend, &query).await,
         Route::Commit => archive::commit(backend, &query, req).await,
+        // Containers run with --network none or host: there are no networks of berth's own
+        // that could be unused (`docker system prune` asks).
+        Route::NetworkPrune => Ok(crate::body::json(
+            hyper::StatusCode::OK,
+            &serde_json::json!({"NetworksDeleted": null}),
+        )),
+        Route::BuildPrune => Ok(crate::body::json(
+            hyper::StatusCode::OK,
+            &serde_json::json!({"CachesDeleted": null, "SpaceReclaimed": 0}),
+        )),
         Route::VolumeList => volumes::list(backend, &query).await,
         Route::VolumeCreate => volumes::create(backend, req).await,
         Route::VolumePrune => volumes::prune(backend, &query).await,
