@@ -71,6 +71,8 @@ pub enum Route {
     Commit,
     /// `POST /networks/prune`: berth has no user-defined networks yet, so nothing to prune.
     NetworkPrune,
+    /// `POST /build/prune`: berth has no builder yet, so no build cache.
+    BuildPrune,
     VolumeList,
     VolumeCreate,
     VolumePrune,
