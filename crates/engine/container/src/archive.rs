@@ -25,6 +25,20 @@ pub struct Change {
     pub kind: u8,
 }
 
+/// What `docker commit` asks besides the container.
+#[derive(Debug, Default)]
+pub struct CommitOptions {
+    pub reference: Option<Reference>,
+    /// Dockerfile instructions (`CMD ["x"]`, `ENV A=b`) applied to the new config.
+    pub changes: Vec<String>,
+    pub comment: String,
+    pub author: String,
+    /// A container config whose non-null fields replace the container's.
+    pub config_override: Option<serde_json::Value>,
+    /// Freeze the container while its layer is read.
+    pub pause: bool,
+}
+
 /// `X-Docker-Container-Path-Stat`: what `docker cp` learns about a path before copying.
 #[derive(Debug, Clone, Serialize)]
 pub struct PathStat {
@@ -75,16 +89,17 @@ impl ContainerService {
 
     /// `POST /commit?container=`: the container's layer as a new image. The container is
     /// frozen meanwhile when `pause` and it runs.
-    pub fn commit(
-        &self,
-        name: &str,
-        reference: Option<&Reference>,
-        changes: &[String],
-        comment: &str,
-        author: &str,
-        config_override: Option<serde_json::Value>,
-        pause: bool,
-    ) -> Result<Digest> {
+    pub fn commit(&self, name: &str, opts: CommitOptions) -> Result<Digest> {
+        let CommitOptions {
+            reference,
+            changes,
+            comment,
+            author,
+            config_override,
+            pause,
+        } = opts;
+        let reference = reference.as_ref();
+        let (changes, comment, author) = (&changes[..], &comment[..], &author[..]);
         let c = self.get(name)?;
         let rec = c.record();
         let frozen = pause

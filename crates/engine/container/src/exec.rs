@@ -233,7 +233,7 @@ impl ContainerService {
             let code = exec.state().exit_code.unwrap_or(0);
             self.emit(
                 &c.record(),
-                &format!("exec_die"),
+                "exec_die",
                 &[("execID", exec.id.clone()), ("exitCode", code.to_string())],
             );
         }

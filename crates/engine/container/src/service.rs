@@ -323,8 +323,7 @@ impl ContainerService {
                 "logging driver {log_type:?} is not supported: berth keeps json-file logs"
             )));
         }
-        let log_opts = crate::logopts::LogOpts::parse(host_config.log_config.as_ref())?;
-        let _ = log_opts;
+        crate::logopts::LogOpts::parse(host_config.log_config.as_ref())?;
 
         let id = names::new_id();
         let name = {
@@ -509,7 +508,6 @@ impl ContainerService {
     /// the runtime's create). Blocking.
     fn prepare_task(&self, c: &Container, dir: &Path) -> Result<ContainerRecord> {
         let rec = c.record();
-        let cdir = self.container_dir(&rec.id);
         let root = self.rootfs_dir(&rec.id);
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir)
@@ -548,7 +546,6 @@ impl ContainerService {
         crate::record::write_atomic(&dir.join("config.json"), &bytes)?;
         let opts = crate::logopts::LogOpts::parse(rec.host_config.log_config.as_ref())?;
         let log_path = PathBuf::from(&rec.log_path);
-        let _ = cdir;
         monitor::launch(&Launch {
             binary: &self.cfg.monitor,
             runtime: &self.cfg.runtime,
@@ -1021,9 +1018,9 @@ impl ContainerService {
             .find(|o| o.record.lock().expect("record lock").name == new_name)
         {
             if other.id == c.id {
-                return Err(ContainerError::Conflict(format!(
-                    "Renaming a container with the same name as its current name"
-                )));
+                return Err(ContainerError::Conflict(
+                    "Renaming a container with the same name as its current name".into(),
+                ));
             }
             return Err(ContainerError::NameInUse {
                 name: new_name.to_string(),

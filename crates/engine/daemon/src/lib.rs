@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use berth_api::{Backend, SystemFacts};
-pub use berth_image::service::SnapshotterKind;
 use berth_container::ContainerService;
+pub use berth_image::service::SnapshotterKind;
 use berth_image::{ImageService, ServiceOptions};
 use berth_volume::VolumeStore;
 
@@ -100,7 +100,7 @@ fn open_containers(
         cgroup_v2: facts.cgroup_version == "2",
         ncpu: facts.ncpu,
     };
-    Ok(ContainerService::open(cfg, images, volumes).context("opening the container store")?)
+    ContainerService::open(cfg, images, volumes).context("opening the container store")
 }
 
 /// Runs the daemon until SIGINT or SIGTERM.

@@ -40,23 +40,16 @@ pub async fn commit(backend: &Arc<Backend>, q: &Query, req: Request<Incoming>) -
             })?,
         )
     };
-    let changes = q.all("changes");
-    let comment = q.get("comment").unwrap_or("").to_string();
-    let author = q.get("author").unwrap_or("").to_string();
-    let pause = q.get("pause").map(|_| q.flag("pause")).unwrap_or(true);
+    let opts = berth_container::archive::CommitOptions {
+        reference,
+        changes: q.all("changes"),
+        comment: q.get("comment").unwrap_or("").to_string(),
+        author: q.get("author").unwrap_or("").to_string(),
+        config_override,
+        pause: q.get("pause").map(|_| q.flag("pause")).unwrap_or(true),
+    };
     let svc = backend.containers.clone();
-    let id = container_blocking(move || {
-        svc.commit(
-            &container,
-            reference.as_ref(),
-            &changes,
-            &comment,
-            &author,
-            config_override,
-            pause,
-        )
-    })
-    .await?;
+    let id = container_blocking(move || svc.commit(&container, opts)).await?;
     Ok(body::json(
         StatusCode::CREATED,
         &json!({"Id": id.to_string()}),

@@ -15,7 +15,7 @@ use crate::server::{Backend, HandlerResult};
 
 fn wanted(e: &Event, filters: &std::collections::BTreeMap<String, Vec<String>>) -> bool {
     filters.iter().all(|(key, vals)| match key.as_str() {
-        "type" => vals.iter().any(|v| *v == e.kind),
+        "type" => vals.contains(&e.kind),
         "event" => vals
             .iter()
             .any(|v| e.action == *v || e.action.starts_with(&format!("{v}:"))),
@@ -28,7 +28,7 @@ fn wanted(e: &Event, filters: &std::collections::BTreeMap<String, Vec<String>>) 
         "image" => vals
             .iter()
             .any(|v| e.actor.attributes.get("image") == Some(v)),
-        "volume" => e.kind == "volume" && vals.iter().any(|v| e.actor.id == *v),
+        "volume" => e.kind == "volume" && vals.contains(&e.actor.id),
         "label" => vals.iter().all(|v| match v.split_once('=') {
             Some((k, want)) => e
                 .actor

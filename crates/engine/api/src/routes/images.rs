@@ -248,7 +248,7 @@ fn in_use_conflict(backend: &Backend, name: &str, force: bool) -> Result<(), Api
     let Ok(id) = backend.images.resolve(name) else {
         return Ok(());
     };
-    let users = backend.containers.users_of_image(&id.to_string());
+    let users = backend.containers.users_of_image(id.as_ref());
     let Some(first) = users.first() else {
         return Ok(());
     };
@@ -280,17 +280,17 @@ fn in_use_conflict(backend: &Backend, name: &str, force: bool) -> Result<(), Api
     match (by_reference, running) {
         (false, Some(r)) => conflict(format!(
             "conflict: unable to delete {} (cannot be forced) - image is being used by running container {}",
-            short(&id.to_string()),
+            short(id.as_ref()),
             short(r)
         )),
         (true, _) if !force => conflict(format!(
             "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
             short(first),
-            short(&id.to_string())
+            short(id.as_ref())
         )),
         (false, None) if !force => conflict(format!(
             "conflict: unable to delete {} (must be forced) - image is being used by stopped container {}",
-            short(&id.to_string()),
+            short(id.as_ref()),
             short(first)
         )),
         _ => Ok(()),
