@@ -60,16 +60,20 @@ impl ContainerService {
     /// `POST /containers/{id}/exec`.
     pub fn exec_create(&self, name: &str, config: ExecConfig) -> Result<String> {
         let c = self.get(name)?;
-        if c.status() != crate::record::Status::Running {
-            let what = if c.status() == crate::record::Status::Paused {
-                "paused"
-            } else {
-                "not running"
-            };
-            return Err(ContainerError::Conflict(format!(
-                "container {} is {what}",
-                c.id
-            )));
+        match c.status() {
+            crate::record::Status::Running => {}
+            crate::record::Status::Paused => {
+                return Err(ContainerError::Conflict(format!(
+                    "Container {} is paused, unpause the container before exec",
+                    c.id
+                )))
+            }
+            _ => {
+                return Err(ContainerError::Conflict(format!(
+                    "Container {} is not running",
+                    c.id
+                )))
+            }
         }
         if config.cmd.as_ref().map(|c| c.is_empty()).unwrap_or(true) {
             return Err(ContainerError::Invalid("No exec command specified".into()));

@@ -25,6 +25,7 @@ pub mod logs;
 pub mod monitor;
 pub mod mounts;
 pub mod names;
+pub mod netns;
 pub mod oom;
 pub mod record;
 pub mod rootfs;

@@ -17,7 +17,7 @@ use crate::events::Event;
 use crate::monitor::{self, Conn, Launch, Mode};
 use crate::record::{ContainerRecord, State, Status, ZERO_TIME};
 use crate::runtime::Runtime;
-use crate::{mounts, names, rootfs, spec};
+use crate::{mounts, names, netns, rootfs, spec};
 
 /// Where things live and which programs run containers.
 #[derive(Debug, Clone)]
@@ -286,6 +286,9 @@ impl ContainerService {
         spec::merge::merge_image_config(&mut config, image_config.container_config());
         spec::validate_host_config(&host_config, self.cfg.ncpu)?;
         let args = spec::merge::args(&config)?;
+        if let Some(sig) = config.stop_signal.as_deref().filter(|s| !s.is_empty()) {
+            parse_signal(sig)?;
+        }
         if let Some(p) = &host_config.restart_policy {
             if host_config.auto_remove == Some(true)
                 && !matches!(
@@ -307,12 +310,12 @@ impl ContainerService {
                 )))
             }
         });
-        if host_config.log_config.is_none() {
-            host_config.log_config = Some(bollard_stubs::models::HostConfigLogConfig {
-                typ: Some("json-file".into()),
-                config: Some(HashMap::new()),
-            });
+        // The CLI sends `{"Type": ""}` for "the daemon's default": json-file.
+        let log_config = host_config.log_config.get_or_insert_with(Default::default);
+        if log_config.typ.as_deref().unwrap_or("").is_empty() {
+            log_config.typ = Some("json-file".into());
         }
+        log_config.config.get_or_insert_with(HashMap::new);
         let log_type = host_config
             .log_config
             .as_ref()
@@ -509,6 +512,8 @@ impl ContainerService {
     fn prepare_task(&self, c: &Container, dir: &Path) -> Result<ContainerRecord> {
         let rec = c.record();
         let root = self.rootfs_dir(&rec.id);
+        // What a crashed earlier start may have left.
+        netns::remove(&dir.join("netns"));
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir)
             .map_err(ContainerError::io(format!("creating {}", dir.display())))?;
@@ -540,7 +545,13 @@ impl ContainerService {
             },
             cgroup_v2: self.cfg.cgroup_v2,
         };
-        let oci = spec::build(&input)?;
+        let mut oci = spec::build(&input)?;
+        if rec.host_config.network_mode.as_deref() != Some("host") {
+            // The engine's sandbox: the runtime joins a namespace whose loopback is up.
+            let ns = dir.join("netns");
+            netns::create(&ns)?;
+            join_network_namespace(&mut oci, &ns);
+        }
         let bytes = serde_json::to_vec(&oci)
             .map_err(|e| ContainerError::Invalid(format!("encoding the OCI spec: {e}")))?;
         crate::record::write_atomic(&dir.join("config.json"), &bytes)?;
@@ -760,6 +771,7 @@ impl ContainerService {
         if let Err(e) = rootfs::unmount_root(&self.rootfs_dir(&rec.id)) {
             eprintln!("berth daemon: unmounting the rootfs of {}: {e}", rec.id);
         }
+        netns::remove(&dir.join("netns"));
         let _ = std::fs::remove_dir_all(dir);
     }
 
@@ -1150,6 +1162,22 @@ impl ContainerService {
             .filter(|c| c.record.lock().expect("record lock").image_id == image_id)
             .map(|c| c.id.clone())
             .collect()
+    }
+}
+
+/// Points the spec's network namespace at the file `ns`.
+fn join_network_namespace(spec: &mut oci_spec::runtime::Spec, ns: &Path) {
+    use oci_spec::runtime::LinuxNamespaceType;
+    let Some(linux) = spec.linux_mut() else {
+        return;
+    };
+    let Some(namespaces) = linux.namespaces_mut() else {
+        return;
+    };
+    for n in namespaces.iter_mut() {
+        if n.typ() == LinuxNamespaceType::Network {
+            n.set_path(Some(ns.to_path_buf()));
+        }
     }
 }
 

@@ -138,9 +138,16 @@ fn mounts_json(rec: &ContainerRecord) -> Vec<Value> {
         .collect()
 }
 
+/// The `Command` column as moby writes it: arguments with spaces in single quotes.
 fn command_text(rec: &ContainerRecord) -> String {
     let mut parts = vec![rec.path.clone()];
-    parts.extend(rec.args.iter().cloned());
+    parts.extend(rec.args.iter().map(|a| {
+        if a.contains(' ') {
+            format!("'{a}'")
+        } else {
+            a.clone()
+        }
+    }));
     parts.join(" ")
 }
 
