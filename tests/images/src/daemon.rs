@@ -37,6 +37,8 @@ pub const DOCKER: &str = "/usr/local/bin/docker";
 
 pub struct Daemon {
     dir: Option<TempDir>,
+    /// The exec root: short (monitor sockets live under it) and on tmpfs, like /run/berth.
+    run: Option<TempDir>,
     child: Option<Child>,
     insecure: Vec<String>,
 }
@@ -51,8 +53,13 @@ impl Daemon {
     pub fn start_with(insecure_registries: &[&str]) -> Result<Daemon> {
         let dir = cmd::tmp_dir("daemon")?;
         fs::create_dir_all(dir.path().join("docker-config"))?;
+        let run = tempfile::Builder::new()
+            .prefix("berth-it-")
+            .tempdir_in("/run")
+            .context("making an exec root under /run")?;
         let mut daemon = Daemon {
             dir: Some(dir),
+            run: Some(run),
             child: None,
             insecure: insecure_registries.iter().map(|s| s.to_string()).collect(),
         };
@@ -82,9 +89,13 @@ impl Daemon {
         self.dir().join("root")
     }
 
-    /// `<dir>/run`, the daemon's `--exec-root` (monitors, runtime state).
+    /// `/run/berth-it-XXXXXX`, the daemon's `--exec-root` (monitors, runtime state).
     pub fn exec_root(&self) -> PathBuf {
-        self.dir().join("run")
+        self.run
+            .as_ref()
+            .expect("the exec root lives as long as the daemon")
+            .path()
+            .to_path_buf()
     }
 
     /// A scratch directory for the test, inside the daemon's directory.
@@ -304,6 +315,15 @@ impl Drop for Daemon {
         if let Err(e) = self.stop() {
             eprintln!("warning: {e}");
         }
+        if let Some(run) = self.run.take() {
+            let prefix = format!("{}/", run.path().display());
+            let mut mounted = mounts_under(&prefix);
+            mounted.sort_by_key(|m| std::cmp::Reverse(m.len()));
+            for target in &mounted {
+                let _ = Command::new("umount").arg("-l").arg(target).status();
+            }
+            drop(run);
+        }
         let Some(dir) = self.dir.take() else { return };
         let prefix = format!("{}/", dir.path().display());
         let mut mounted = mounts_under(&prefix);
@@ -354,7 +374,15 @@ pub fn berth_binary() -> Result<&'static PathBuf, String> {
         }
         let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         build
-            .args(["build", "-p", "berth", "-p", "berth-runc", "-p", "berth-monitor"])
+            .args([
+                "build",
+                "-p",
+                "berth",
+                "-p",
+                "berth-runc",
+                "-p",
+                "berth-monitor",
+            ])
             .current_dir(cmd::workspace_dir());
         let outcome =
             run_with(build, None, Duration::from_secs(1800)).map_err(|e| format!("{e:#}"))?;

@@ -216,10 +216,9 @@ impl ContainerService {
         let rec = c.record();
         self.with_rootfs(&c, |root| {
             let target = host_path(&rec, root, path);
-            let meta = std::fs::metadata(&target).map_err(|_| {
-                ContainerError::NotFound(format!(
-                    "Could not find the file {path} in container {name}"
-                ))
+            let meta = std::fs::metadata(&target).map_err(|_| ContainerError::NoSuchPath {
+                path: path.to_string(),
+                container: name.to_string(),
             })?;
             if !meta.is_dir() {
                 return Err(ContainerError::Invalid(format!(
@@ -309,8 +308,9 @@ fn stat_in(rec: &crate::record::ContainerRecord, root: &Path, path: &str) -> Res
     use std::os::unix::fs::MetadataExt;
     let (_, base) = split_parent(path);
     let full = entry_path(rec, root, path);
-    let m = std::fs::symlink_metadata(&full).map_err(|_| {
-        ContainerError::NotFound(format!("Could not find the file {path} in container"))
+    let m = std::fs::symlink_metadata(&full).map_err(|_| ContainerError::NoSuchPath {
+        path: path.to_string(),
+        container: rec.name.clone(),
     })?;
     let link_target = if m.file_type().is_symlink() {
         std::fs::read_link(&full)

@@ -8,6 +8,9 @@ pub enum ContainerError {
     NotFound(String),
     #[error("No such exec instance: {0}")]
     ExecNotFound(String),
+    /// A path inside a container (`docker cp`).
+    #[error("Could not find the file {path} in container {container}")]
+    NoSuchPath { path: String, container: String },
     #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
     NameInUse { name: String, id: String },
     #[error("Invalid container name ({0}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
@@ -49,7 +52,9 @@ impl ContainerError {
 impl HasKind for ContainerError {
     fn kind(&self) -> ErrorKind {
         match self {
-            ContainerError::NotFound(_) | ContainerError::ExecNotFound(_) => ErrorKind::NotFound,
+            ContainerError::NotFound(_)
+            | ContainerError::ExecNotFound(_)
+            | ContainerError::NoSuchPath { .. } => ErrorKind::NotFound,
             ContainerError::NameInUse { .. } | ContainerError::Conflict(_) => ErrorKind::Conflict,
             ContainerError::BadName(_) | ContainerError::Invalid(_) => ErrorKind::InvalidArgument,
             ContainerError::Unsupported(_) => ErrorKind::NotImplemented,

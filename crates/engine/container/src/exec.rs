@@ -182,7 +182,12 @@ impl ContainerService {
             Ok(p) => p,
             Err(e) => {
                 let mut st = exec.state.lock().expect("exec lock");
-                st.exit_code = Some(126);
+                // Docker's codes: 127 not found, 126 not runnable.
+                st.exit_code = Some(
+                    crate::service::start_failure_code(&e.to_string())
+                        .min(127)
+                        .max(126),
+                );
                 let _ = std::fs::remove_dir_all(&dir);
                 exec.done.send_replace(true);
                 return Err(e);

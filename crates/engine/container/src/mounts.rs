@@ -41,6 +41,12 @@ fn parse_bind(spec: &str) -> Result<MountPoint> {
             &format!("invalid mount config for type \"bind\": invalid mount path: '{dst}' mount path must be absolute"),
         ));
     }
+    if clean(dst) == "/" {
+        return Err(bad_spec(
+            spec,
+            "invalid mount config for type \"bind\": invalid specification: destination can't be '/'",
+        ));
+    }
     let mut read_write = true;
     let mut propagation = String::new();
     let mut copy = true;

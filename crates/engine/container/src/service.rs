@@ -761,11 +761,14 @@ impl ContainerService {
     /// rootfs mount, the monitor's directory. Blocking; safe to repeat.
     fn teardown_task(&self, c: &Container, dir: &Path) {
         let rec = c.record();
-        if let Err(e) = self.cfg.runtime.delete(&rec.id) {
-            eprintln!(
-                "berth daemon: deleting the runtime state of {}: {e}",
-                rec.id
-            );
+        // Only a task that exists needs the runtime (a removal after the exit does not).
+        if self.cfg.runtime.exists(&rec.id) {
+            if let Err(e) = self.cfg.runtime.delete(&rec.id) {
+                eprintln!(
+                    "berth daemon: deleting the runtime state of {}: {e}",
+                    rec.id
+                );
+            }
         }
         mounts::deactivate(&rec, &self.volumes);
         if let Err(e) = rootfs::unmount_root(&self.rootfs_dir(&rec.id)) {
@@ -1183,7 +1186,7 @@ fn join_network_namespace(spec: &mut oci_spec::runtime::Spec, ns: &Path) {
 
 /// Docker's exit code for a start that failed: 127 when the command was not found, 126
 /// when it could not be run, 128 otherwise.
-fn start_failure_code(msg: &str) -> i64 {
+pub(crate) fn start_failure_code(msg: &str) -> i64 {
     if msg.contains("executable file not found") || msg.contains("no such file or directory") {
         127
     } else if msg.contains("permission denied") {

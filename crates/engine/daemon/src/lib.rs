@@ -69,9 +69,13 @@ fn open_containers(
     volumes: Arc<VolumeStore>,
     facts: &SystemFacts,
 ) -> anyhow::Result<Arc<ContainerService>> {
-    // Monitor sockets live at <exec-root>/m/<64-hex id>/sock: keep that under the 108
-    // bytes a unix socket path may have.
-    let longest = opts.exec_root.join("m").join("x".repeat(64)).join("sock");
+    // Monitor sockets live at <exec-root>/m/<64-hex id>/console.sock (the longest): keep
+    // that under the 108 bytes a unix socket path may have.
+    let longest = opts
+        .exec_root
+        .join("m")
+        .join("x".repeat(64))
+        .join("console.sock");
     if longest.as_os_str().len() >= 108 {
         bail!(
             "--exec-root {} is too long: monitor sockets under it would exceed the 107 bytes a unix socket path may have",

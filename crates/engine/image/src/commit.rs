@@ -8,7 +8,9 @@ use serde_json::{json, Map, Value};
 
 use crate::error::{ImageError, Result};
 use crate::import::apply_change;
-use crate::manifest::{OCI_CONFIG, OCI_LAYER_TAR, OCI_LAYER_TAR_GZIP, OCI_LAYER_TAR_ZSTD, OCI_MANIFEST};
+use crate::manifest::{
+    OCI_CONFIG, OCI_LAYER_TAR, OCI_LAYER_TAR_GZIP, OCI_LAYER_TAR_ZSTD, OCI_MANIFEST,
+};
 use crate::metadata::{ImageRecord, ManifestRef};
 use crate::service::{manifest_layers, ImageService};
 
@@ -111,7 +113,8 @@ impl ImageService {
             .iter()
             .map(|l| json!({"mediaType": oci_layer_type(&l.media_type), "digest": l.digest.to_string(), "size": l.size}))
             .collect();
-        layers.push(json!({"mediaType": OCI_LAYER_TAR, "digest": diff_id.to_string(), "size": size}));
+        layers
+            .push(json!({"mediaType": OCI_LAYER_TAR, "digest": diff_id.to_string(), "size": size}));
         let manifest = json!({
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
@@ -148,8 +151,17 @@ impl ImageService {
 mod tests {
     #[test]
     fn layer_types_map_to_oci() {
-        assert_eq!(super::oci_layer_type("application/vnd.docker.image.rootfs.diff.tar.gzip"), super::OCI_LAYER_TAR_GZIP);
-        assert_eq!(super::oci_layer_type("application/vnd.oci.image.layer.v1.tar+zstd"), super::OCI_LAYER_TAR_ZSTD);
-        assert_eq!(super::oci_layer_type("application/vnd.oci.image.layer.v1.tar"), super::OCI_LAYER_TAR);
+        assert_eq!(
+            super::oci_layer_type("application/vnd.docker.image.rootfs.diff.tar.gzip"),
+            super::OCI_LAYER_TAR_GZIP
+        );
+        assert_eq!(
+            super::oci_layer_type("application/vnd.oci.image.layer.v1.tar+zstd"),
+            super::OCI_LAYER_TAR_ZSTD
+        );
+        assert_eq!(
+            super::oci_layer_type("application/vnd.oci.image.layer.v1.tar"),
+            super::OCI_LAYER_TAR
+        );
     }
 }

@@ -18,6 +18,8 @@ pub struct Client {
     pub flags: Option<u8>,
     /// The client shut down its sending side; it may still be reading.
     pub read_closed: bool,
+    /// The client has sent input: it is the one held back while input piles up.
+    pub sends_input: bool,
     /// To be dropped: gone, broken, or too far behind.
     pub dead: bool,
 }
@@ -34,6 +36,7 @@ impl Client {
             out_pos: 0,
             flags: None,
             read_closed: false,
+            sends_input: false,
             dead: false,
         }
     }

@@ -474,10 +474,12 @@ impl<'a> Monitor<'a> {
                 libc::POLLIN,
                 Slot::Listener,
             );
+            // Past the limit, clients that send input wait; the others (a daemon's START
+            // among them, which the input may be waiting for) are still read.
             let take_input = self.stdin_buf.len() < STDIN_LIMIT;
             for (i, c) in self.clients.iter().enumerate() {
                 let mut events = 0;
-                if take_input && !c.read_closed {
+                if (take_input || !c.sends_input) && !c.read_closed {
                     events |= libc::POLLIN;
                 }
                 if c.pending() > 0 {
@@ -564,7 +566,10 @@ impl<'a> Monitor<'a> {
             protocol::HELLO => {
                 self.clients[from].flags = Some(f.payload.first().copied().unwrap_or(0))
             }
-            protocol::STDIN if self.stdin_open => self.stdin_buf.extend_from_slice(&f.payload),
+            protocol::STDIN if self.stdin_open => {
+                self.clients[from].sends_input = true;
+                self.stdin_buf.extend_from_slice(&f.payload)
+            }
             // A terminal has no end of input to send; only pipes close.
             protocol::STDIN_CLOSE if !self.opts.terminal && self.stdin_open => {
                 self.stdin_open = false;

@@ -23,6 +23,9 @@ pub async fn create(backend: &Arc<Backend>, q: &Query, req: Request<Incoming>) -
     let raw: Value = body::collect_json(req.into_body()).await?;
     let config: ContainerConfig = serde_json::from_value(raw.clone())
         .map_err(|e| ApiError::bad_request(format!("invalid container config: {e}")))?;
+    if let Some(p) = raw.get("HostConfig").and_then(|h| h.get("RestartPolicy")) {
+        check_restart_policy(p)?;
+    }
     let host_config: HostConfig = match raw.get("HostConfig") {
         None | Some(Value::Null) => HostConfig::default(),
         Some(v) => serde_json::from_value(v.clone())
@@ -43,6 +46,32 @@ pub async fn create(backend: &Arc<Backend>, q: &Query, req: Request<Incoming>) -
         StatusCode::CREATED,
         &json!({"Id": id, "Warnings": warnings}),
     ))
+}
+
+/// moby's `validateRestartPolicy`, on the request as sent (the typed config cannot hold an
+/// unknown policy name).
+fn check_restart_policy(p: &Value) -> Result<(), ApiError> {
+    let name = p.get("Name").and_then(Value::as_str).unwrap_or("");
+    let count = p
+        .get("MaximumRetryCount")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let bad = |m: &str| {
+        Err(ApiError::bad_request(format!(
+            "invalid restart policy: {m}"
+        )))
+    };
+    match name {
+        "" | "no" | "always" | "unless-stopped" if count != 0 => {
+            bad("maximum retry count can only be used with 'on-failure'")
+        }
+        "" | "no" | "always" | "unless-stopped" => Ok(()),
+        "on-failure" if count < 0 => bad("maximum retry count cannot be negative"),
+        "on-failure" => Ok(()),
+        other => bad(&format!(
+            "unknown policy '{other}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
+        )),
+    }
 }
 
 fn now_secs() -> i64 {

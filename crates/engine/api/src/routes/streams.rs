@@ -365,10 +365,28 @@ pub async fn exec_start(
         .unwrap_or(false);
     let svc = backend.containers.clone();
     let exec = svc.get_exec(id).map_err(|e| ApiError::from_kind(&e))?;
-    let conn = svc
-        .exec_start(id, !detach)
-        .await
-        .map_err(|e| ApiError::from_kind(&e))?;
+    let conn = match svc.exec_start(id, !detach).await {
+        Ok(c) => c,
+        // The process could not start (its exit code is recorded): Docker reports that in
+        // the hijacked stream, and the client reads the code from exec inspect.
+        Err(e) if upgrade && !detach && exec.state().exit_code.is_some() => {
+            let text = format!("OCI runtime exec failed: {e}\r\n");
+            let msg = if exec.config.tty == Some(true) {
+                text.into_bytes()
+            } else {
+                mux(1, text.as_bytes())
+            };
+            tokio::spawn(async move {
+                if let Ok(up) = on_upgrade.await {
+                    let mut io = TokioIo::new(up);
+                    let _ = io.write_all(&msg).await;
+                    let _ = io.shutdown().await;
+                }
+            });
+            return Ok(hijack_response(exec.config.tty == Some(true), true));
+        }
+        Err(e) => return Err(ApiError::from_kind(&e)),
+    };
     let Some((conn, early)) = conn else {
         return Ok(body::status(StatusCode::OK));
     };
