@@ -100,6 +100,24 @@ impl ContainerService {
         Ok(id)
     }
 
+    /// The exec `id` if it can start now: not started before, its container running.
+    pub fn exec_startable(&self, id: &str) -> Result<Arc<Exec>> {
+        let exec = self.get_exec(id)?;
+        if exec.state().started {
+            return Err(ContainerError::Conflict(format!(
+                "Error: Exec command {id} has already run"
+            )));
+        }
+        let c = self.get(&exec.container_id)?;
+        if c.status() != crate::record::Status::Running {
+            return Err(ContainerError::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
+        }
+        Ok(exec)
+    }
+
     pub fn get_exec(&self, id: &str) -> Result<Arc<Exec>> {
         self.execs
             .lock()

@@ -285,6 +285,10 @@ impl ContainerService {
         let image_config = self.images.config(&image_id)?;
         spec::merge::merge_image_config(&mut config, image_config.container_config());
         spec::validate_host_config(&host_config, self.cfg.ncpu)?;
+        // Docker's default swap: as much again as the memory limit.
+        if host_config.memory.unwrap_or(0) > 0 && host_config.memory_swap.unwrap_or(0) == 0 {
+            host_config.memory_swap = host_config.memory.map(|m| m * 2);
+        }
         let args = spec::merge::args(&config)?;
         if let Some(sig) = config.stop_signal.as_deref().filter(|s| !s.is_empty()) {
             parse_signal(sig)?;
@@ -1112,6 +1116,14 @@ impl ContainerService {
     pub fn update(&self, name: &str, patch: serde_json::Value) -> Result<Vec<String>> {
         let c = self.get(name)?;
         let rec = c.record();
+        let num = |k: &str| patch.get(k).and_then(|v| v.as_i64()).unwrap_or(0);
+        let (memory, swap) = (num("Memory"), num("MemorySwap"));
+        let current_swap = rec.host_config.memory_swap.unwrap_or(0);
+        if memory > 0 && swap == 0 && current_swap > 0 && memory > current_swap {
+            return Err(ContainerError::Invalid(
+                "Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time".into(),
+            ));
+        }
         let mut hc = serde_json::to_value(&rec.host_config).unwrap_or_default();
         if let (Some(dst), serde_json::Value::Object(src)) = (hc.as_object_mut(), patch) {
             for (k, v) in src {

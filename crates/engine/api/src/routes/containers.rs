@@ -379,7 +379,23 @@ fn matches(
             "network" => vals
                 .iter()
                 .any(|v| rec.host_config.network_mode.as_deref() == Some(v.as_str())),
-            "isolation" | "health" | "publish" | "expose" | "before" | "since" | "is-task" => true,
+            "before" | "since" => {
+                let mut ok = true;
+                for v in vals {
+                    let other = svc.get(v).map_err(|e| ApiError::from_kind(&e))?.record();
+                    ok &= if key == "before" {
+                        rec.created < other.created
+                    } else {
+                        rec.created > other.created
+                    };
+                }
+                ok
+            }
+            // No health checks, published ports or swarm tasks in berth.
+            "health" => vals.iter().any(|v| v == "none"),
+            "is-task" => vals.iter().any(|v| v == "false"),
+            "publish" | "expose" => false,
+            "isolation" => vals.iter().any(|v| v == "default"),
             other => return Err(ApiError::bad_request(format!("invalid filter '{other}'"))),
         };
         if !ok {

@@ -84,6 +84,16 @@ fn hijack_response(tty: bool, upgrade: bool) -> Response<Body> {
     b.body(body::empty()).expect("valid response")
 }
 
+/// An output frame of the monitor as the client gets it: raw with a TTY, stdcopy-framed
+/// without.
+fn frame(kind: u8, payload: Vec<u8>, tty: bool) -> Vec<u8> {
+    if tty {
+        payload
+    } else {
+        mux(if kind == monitor::FRAME_STDERR { 2 } else { 1 }, &payload)
+    }
+}
+
 /// stdcopy's frame: header then payload.
 pub fn mux(stream: u8, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 + payload.len());
@@ -164,16 +174,12 @@ async fn bridge(
         }
     };
     let output = async move {
-        let write = |kind: u8, payload: &[u8]| -> Vec<u8> {
-            if s.tty {
-                payload.to_vec()
-            } else {
-                mux(if kind == monitor::FRAME_STDERR { 2 } else { 1 }, payload)
-            }
-        };
         for (kind, payload) in early {
             if (kind == monitor::FRAME_STDOUT || kind == monitor::FRAME_STDERR)
-                && client_w.write_all(&write(kind, &payload)).await.is_err()
+                && client_w
+                    .write_all(&frame(kind, payload, s.tty))
+                    .await
+                    .is_err()
             {
                 return;
             }
@@ -181,9 +187,9 @@ async fn bridge(
         let mut on_exit = on_exit;
         loop {
             tokio::select! {
-                frame = reader.next() => match frame {
+                next = reader.next() => match next {
                     Ok(Some((kind, payload))) if kind == monitor::FRAME_STDOUT || kind == monitor::FRAME_STDERR => {
-                        if client_w.write_all(&write(kind, &payload)).await.is_err() {
+                        if client_w.write_all(&frame(kind, payload, s.tty)).await.is_err() {
                             return;
                         }
                     }
@@ -343,6 +349,11 @@ pub async fn exec_create(
 }
 
 /// `POST /exec/{id}/start`: `{"Detach": bool, "Tty": bool}`.
+///
+/// Like Docker, the connection is taken over first and the process started after, so its
+/// first bytes never race the 101 answer (clients that parse the answer with a buffered
+/// reader would swallow them). A process that cannot start is reported in the stream, and
+/// its exit code (127 or 126) in exec inspect.
 pub async fn exec_start(
     backend: &Arc<Backend>,
     id: &str,
@@ -364,32 +375,15 @@ pub async fn exec_start(
         .and_then(|d| d.as_bool())
         .unwrap_or(false);
     let svc = backend.containers.clone();
-    let exec = svc.get_exec(id).map_err(|e| ApiError::from_kind(&e))?;
-    let conn = match svc.exec_start(id, !detach).await {
-        Ok(c) => c,
-        // The process could not start (its exit code is recorded): Docker reports that in
-        // the hijacked stream, and the client reads the code from exec inspect.
-        Err(e) if upgrade && !detach && exec.state().exit_code.is_some() => {
-            let text = format!("OCI runtime exec failed: {e}\r\n");
-            let msg = if exec.config.tty == Some(true) {
-                text.into_bytes()
-            } else {
-                mux(1, text.as_bytes())
-            };
-            tokio::spawn(async move {
-                if let Ok(up) = on_upgrade.await {
-                    let mut io = TokioIo::new(up);
-                    let _ = io.write_all(&msg).await;
-                    let _ = io.shutdown().await;
-                }
-            });
-            return Ok(hijack_response(exec.config.tty == Some(true), true));
-        }
-        Err(e) => return Err(ApiError::from_kind(&e)),
-    };
-    let Some((conn, early)) = conn else {
+    let exec = svc
+        .exec_startable(id)
+        .map_err(|e| ApiError::from_kind(&e))?;
+    if detach {
+        svc.exec_start(id, false)
+            .await
+            .map_err(|e| ApiError::from_kind(&e))?;
         return Ok(body::status(StatusCode::OK));
-    };
+    }
     let tty = exec.config.tty == Some(true);
     let keys = parse_detach_keys(
         exec.config
@@ -407,15 +401,31 @@ pub async fn exec_start(
     // The client asks for the exit code as soon as the stream ends: record it first.
     let e2 = exec.clone();
     let on_exit: OnExit = Box::new(move |payload| e2.record_exit(payload));
+    let id = id.to_string();
     if upgrade {
         tokio::spawn(async move {
-            if let Ok(up) = on_upgrade.await {
-                bridge(up, conn, early, session, Some(on_exit)).await;
+            let Ok(up) = on_upgrade.await else { return };
+            match svc.exec_start(&id, true).await {
+                Ok(Some((conn, early))) => bridge(up, conn, early, session, Some(on_exit)).await,
+                Ok(None) => {}
+                Err(e) => {
+                    let text = format!("OCI runtime exec failed: {e}\r\n");
+                    let mut io = TokioIo::new(up);
+                    let _ = io
+                        .write_all(&frame(monitor::FRAME_STDOUT, text.into_bytes(), tty))
+                        .await;
+                    let _ = io.shutdown().await;
+                }
             }
         });
         return Ok(hijack_response(tty, true));
     }
     // No upgrade asked (old clients): the output as the response body.
+    let (conn, early) = svc
+        .exec_start(&id, true)
+        .await
+        .map_err(|e| ApiError::from_kind(&e))?
+        .expect("an attached exec has a connection");
     let (tx, resp) = body::channel(if tty {
         "application/vnd.docker.raw-stream"
     } else {
@@ -424,31 +434,30 @@ pub async fn exec_start(
     let Conn { mut reader, writer } = conn;
     tokio::spawn(async move {
         let _writer = writer;
-        for (kind, payload) in early {
-            if kind == monitor::FRAME_STDOUT || kind == monitor::FRAME_STDERR {
-                let chunk = if tty {
-                    payload
-                } else {
-                    mux(if kind == monitor::FRAME_STDERR { 2 } else { 1 }, &payload)
-                };
-                if tx.send(Ok(Bytes::from(chunk))).await.is_err() {
-                    return;
+        let mut on_exit = Some(on_exit);
+        let mut early = early.into_iter();
+        loop {
+            let (kind, payload) = match early.next() {
+                Some(f) => f,
+                None => match reader.next().await {
+                    Ok(Some(f)) => f,
+                    _ => return,
+                },
+            };
+            if kind == monitor::FRAME_EXIT {
+                if let Some(f) = on_exit.take() {
+                    f(&payload);
                 }
-            }
-        }
-        while let Ok(Some((kind, payload))) = reader.next().await {
-            if kind == monitor::FRAME_STDOUT || kind == monitor::FRAME_STDERR {
-                let chunk = if tty {
-                    payload
-                } else {
-                    mux(if kind == monitor::FRAME_STDERR { 2 } else { 1 }, &payload)
-                };
-                if tx.send(Ok(Bytes::from(chunk))).await.is_err() {
-                    return;
-                }
-            } else if kind == monitor::FRAME_EXIT {
-                on_exit(&payload);
                 return;
+            }
+            if kind == monitor::FRAME_STDOUT || kind == monitor::FRAME_STDERR {
+                if tx
+                    .send(Ok(Bytes::from(frame(kind, payload, tty))))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
             }
         }
     });
