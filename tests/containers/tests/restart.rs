@@ -19,24 +19,43 @@ const WAIT: Duration = Duration::from_secs(30);
 /// Prints a counter ten times a second: gaps in its log are lost lines.
 const COUNTER: &str = "i=0; while :; do echo $i; i=$((i+1)); sleep 0.1; done";
 
-/// Container processes to kill if the test fails while the daemon is down
-/// (when the daemon's own cleanup cannot reach them). Matched by pid and
-/// command line, so a reused pid is left alone.
-struct Orphans(Vec<(i32, String)>);
+/// What a test that fails while the daemon is down would leave behind (the
+/// daemon's own cleanup cannot reach it then): container processes, killed
+/// if their pid still runs the same command line, and their `berth/<id>`
+/// cgroups, removed once empty. Declared before the engine, so it acts after
+/// the engine's cleanup.
+#[derive(Default)]
+struct Orphans {
+    processes: Vec<(i32, String)>,
+    ids: Vec<String>,
+}
 
 impl Orphans {
-    fn watch(&mut self, pid: i32) {
+    /// Remembers the running container `name` (its pid and ID); returns the pid.
+    fn watch(&mut self, e: &Engine, name: &str) -> Result<i32> {
+        let pid = e.container_pid(name)?;
         if let Some(cmdline) = host::cmdline(pid) {
-            self.0.push((pid, cmdline));
+            self.processes.push((pid, cmdline));
         }
+        self.ids.push(e.container_id(name)?);
+        Ok(pid)
     }
 }
 
 impl Drop for Orphans {
     fn drop(&mut self) {
-        for (pid, cmdline) in &self.0 {
+        let mut killed = false;
+        for (pid, cmdline) in &self.processes {
             if host::alive(*pid) && host::cmdline(*pid).as_deref() == Some(cmdline.as_str()) {
-                let _ = host::signal(*pid, Signal::SIGKILL);
+                killed |= host::signal(*pid, Signal::SIGKILL).is_ok();
+            }
+        }
+        if killed {
+            thread::sleep(Duration::from_millis(500));
+        }
+        for id in &self.ids {
+            for dir in host::cgroups_left(id) {
+                let _ = fs::remove_dir(dir);
             }
         }
     }
@@ -71,8 +90,8 @@ fn ensure_no_gaps(name: &str, values: &[u64]) -> Result<()> {
 
 #[test]
 fn twenty_containers_survive_a_daemon_crash() -> Result<()> {
+    let mut orphans = Orphans::default();
     let mut e = Engine::start()?;
-    let mut orphans = Orphans(Vec::new());
     let names: Vec<String> = (0..20).map(|i| unique(&format!("survivor{i}-"))).collect();
     for name in &names {
         e.run_detached(&["--name", name, BUSYBOX, "sh", "-c", COUNTER])?;
@@ -83,7 +102,7 @@ fn twenty_containers_survive_a_daemon_crash() -> Result<()> {
         let c = e.container(name)?;
         let pid = c["State"]["Pid"].as_i64().unwrap_or(0) as i32;
         ensure!(pid > 0, "{name} has no pid: {}", c["State"]);
-        orphans.watch(pid);
+        orphans.watch(&e, name)?;
         pids.insert(name.clone(), pid);
         log_paths.insert(
             name.clone(),
@@ -199,8 +218,8 @@ fn twenty_containers_survive_a_daemon_crash() -> Result<()> {
 
 #[test]
 fn exits_while_the_daemon_is_down_are_recorded() -> Result<()> {
+    let mut orphans = Orphans::default();
     let mut e = Engine::start()?;
-    let mut orphans = Orphans(Vec::new());
     let ctl = e.scratch("ctl")?;
     let bind = format!("{}:/ctl", ctl.display());
     let quits = unique("quits");
@@ -218,12 +237,9 @@ fn exits_while_the_daemon_is_down_are_recorded() -> Result<()> {
     ])?;
     e.run_detached(&["--name", &killed, BUSYBOX, "sleep", "1000"])?;
     e.start_script(&stays, COUNTER)?;
-    let quits_pid = e.container_pid(&quits)?;
-    let killed_pid = e.container_pid(&killed)?;
-    let stays_pid = e.container_pid(&stays)?;
-    for pid in [quits_pid, killed_pid, stays_pid] {
-        orphans.watch(pid);
-    }
+    let quits_pid = orphans.watch(&e, &quits)?;
+    let killed_pid = orphans.watch(&e, &killed)?;
+    let stays_pid = orphans.watch(&e, &stays)?;
     e.wait_for_logs(&quits, "waiting", WAIT)?;
 
     e.kill9()?;
@@ -285,8 +301,8 @@ fn exits_while_the_daemon_is_down_are_recorded() -> Result<()> {
 
 #[test]
 fn restart_always_brings_a_killed_container_back() -> Result<()> {
+    let mut orphans = Orphans::default();
     let mut e = Engine::start()?;
-    let mut orphans = Orphans(Vec::new());
     let name = unique("always");
     e.run_detached(&[
         "--name",
@@ -300,8 +316,7 @@ fn restart_always_brings_a_killed_container_back() -> Result<()> {
     ])?;
     let policy = e.container(&name)?["HostConfig"]["RestartPolicy"].clone();
     ensure!(policy["Name"] == "always", "RestartPolicy: {policy}");
-    let first = e.container_pid(&name)?;
-    orphans.watch(first);
+    let first = orphans.watch(&e, &name)?;
     host::signal(first, Signal::SIGKILL)?;
     let second = eventually("the container to come back", WAIT, || {
         let c = e.container(&name)?;
@@ -309,7 +324,7 @@ fn restart_always_brings_a_killed_container_back() -> Result<()> {
         Ok((c["State"]["Running"] == true && pid > 0 && pid != first).then_some((pid, c)))
     })?;
     let (second_pid, c) = second;
-    orphans.watch(second_pid);
+    orphans.watch(&e, &name)?;
     ensure!(
         c["RestartCount"] == 1,
         "RestartCount after one restart: {}",
@@ -350,7 +365,7 @@ fn restart_always_brings_a_killed_container_back() -> Result<()> {
             Ok((c["State"]["Running"] == true && pid > 0 && pid != second_pid).then_some(pid))
         },
     )?;
-    orphans.watch(third);
+    orphans.watch(&e, &name)?;
     ensure!(host::alive(third), "the new pid {third} is not alive");
 
     // A manual stop is not undone by the policy.
