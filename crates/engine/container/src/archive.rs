@@ -151,10 +151,10 @@ impl ContainerService {
         // Whether a path existed below the container's layer decides added vs modified.
         let view_key = format!("{}-diff-{}", c.id, std::process::id());
         let lower_dir = self.container_dir(&c.id).join("diff-lower");
-        let mounts = self
-            .images
-            .snapshots()
-            .view(&view_key, Some(&rootfs::init_key(&c.id)))?;
+        let mounts = self.images.snapshots().view(
+            &view_key,
+            rootfs::init_of(self.images.snapshots(), &c.id)?.as_deref(),
+        )?;
         let result = (|| {
             std::fs::create_dir_all(&lower_dir)
                 .map_err(ContainerError::io("creating a mount point"))?;

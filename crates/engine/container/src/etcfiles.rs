@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 
 use bollard_stubs::models::HostConfig;
 
-use crate::error::Result;
-use crate::record::write_atomic;
+use crate::error::{ContainerError, Result};
 
 pub struct EtcFiles {
     pub hostname: PathBuf,
@@ -16,7 +15,7 @@ pub struct EtcFiles {
 
 const LOCAL_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
 
-pub fn write(
+pub fn write_all(
     dir: &Path,
     hostname: &str,
     domainname: Option<&str>,
@@ -27,11 +26,20 @@ pub fn write(
         hosts: dir.join("hosts"),
         resolv_conf: dir.join("resolv.conf"),
     };
-    write_atomic(&files.hostname, format!("{hostname}\n").as_bytes())?;
-    write_atomic(&files.hosts, hosts(hostname, domainname, hc).as_bytes())?;
+    write_file(&files.hostname, format!("{hostname}\n").as_bytes())?;
+    write_file(&files.hosts, hosts(hostname, domainname, hc).as_bytes())?;
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    write_atomic(&files.resolv_conf, resolv_conf(&host_resolv, hc).as_bytes())?;
+    write_file(&files.resolv_conf, resolv_conf(&host_resolv, hc).as_bytes())?;
     Ok(files)
+}
+
+/// Replaced by rename, not synced: these files are derived from the record, and a crash
+/// before the kernel writes them back loses a container that is not running anyway.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(ContainerError::io(format!("writing {}", path.display())))
 }
 
 fn hosts(hostname: &str, domainname: Option<&str>, hc: &HostConfig) -> String {

@@ -20,13 +20,15 @@ pub fn rw_key(id: &str) -> String {
     id.to_string()
 }
 
-/// The committed init layer's name.
-pub fn init_key(id: &str) -> String {
-    format!("{id}-init")
+/// The init layer's name for an image whose top layer is `parent`: what it holds depends
+/// only on the image, so the containers of one image share it.
+pub fn init_key(parent: Option<&str>) -> String {
+    format!("init-{}", parent.unwrap_or("scratch"))
 }
 
-fn init_active_key(id: &str) -> String {
-    format!("{id}-init-active")
+/// The init layer a container's writable layer sits on.
+pub fn init_of(snapshots: &dyn Snapshotter, id: &str) -> Result<Option<String>> {
+    Ok(snapshots.stat(&rw_key(id))?.parent)
 }
 
 /// What the init layer holds: directories, then files (created only when missing).
@@ -39,16 +41,37 @@ const INIT_FILES: &[&str] = &[
     "dev/console",
 ];
 
-/// Prepares the snapshots of a new container on top of `parent` (the image's top layer):
-/// the init layer is made through a scratch mount at `scratch`, committed, and the
-/// container's writable layer prepared above it.
+/// Prepares the writable layer of a new container on top of the image's init layer
+/// (made on first use through a scratch mount at `scratch`, then committed).
 pub fn prepare(
     snapshots: &dyn Snapshotter,
     id: &str,
     parent: Option<&str>,
     scratch: &Path,
 ) -> Result<()> {
-    let active = init_active_key(id);
+    let init = init_key(parent);
+    if snapshots.stat(&init).is_err() {
+        make_init_layer(snapshots, &init, id, parent, scratch)?;
+    }
+    match snapshots.prepare(&rw_key(id), Some(&init)) {
+        // Image garbage collection took the unused init layer just now: make it again.
+        Err(e) if berth_core::HasKind::kind(&e) == berth_core::ErrorKind::NotFound => {
+            make_init_layer(snapshots, &init, id, parent, scratch)?;
+            snapshots.prepare(&rw_key(id), Some(&init))?;
+        }
+        other => other.map(drop)?,
+    }
+    Ok(())
+}
+
+fn make_init_layer(
+    snapshots: &dyn Snapshotter,
+    init: &str,
+    id: &str,
+    parent: Option<&str>,
+    scratch: &Path,
+) -> Result<()> {
+    let active = format!("{id}-init-active");
     let mounts = snapshots.prepare(&active, parent)?;
     let made = (|| {
         std::fs::create_dir_all(scratch).map_err(ContainerError::io("creating the init mount"))?;
@@ -62,17 +85,20 @@ pub fn prepare(
         let _ = snapshots.remove(&active);
         return Err(e);
     }
-    snapshots.commit(&init_key(id), &active)?;
-    if let Err(e) = snapshots.prepare(&rw_key(id), Some(&init_key(id))) {
-        let _ = snapshots.remove(&init_key(id));
-        return Err(e.into());
+    if let Err(e) = snapshots.commit(init, &active) {
+        let _ = snapshots.remove(&active);
+        // Another container of the same image made it meanwhile: as good as ours.
+        if snapshots.stat(init).is_err() {
+            return Err(e.into());
+        }
     }
     Ok(())
 }
 
-/// Removes the container's layers (writable, then init). Missing ones are fine.
+/// Removes the container's writable layer (missing is fine). The shared init layer stays
+/// for the image's other containers; image garbage collection takes it when none is left.
 pub fn remove(snapshots: &dyn Snapshotter, id: &str) -> Result<()> {
-    for key in [rw_key(id), init_key(id), init_active_key(id)] {
+    for key in [rw_key(id), format!("{id}-init-active")] {
         match snapshots.remove(&key) {
             Ok(()) => {}
             Err(e) if berth_core::HasKind::kind(&e) == berth_core::ErrorKind::NotFound => {}

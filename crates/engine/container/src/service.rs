@@ -379,7 +379,7 @@ impl ContainerService {
                     }
                 });
             config.hostname = Some(hostname.clone());
-            let files = crate::etcfiles::write(
+            let files = crate::etcfiles::write_all(
                 &dir,
                 &hostname,
                 config.domainname.as_deref(),
