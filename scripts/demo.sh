@@ -1,23 +1,33 @@
 #!/usr/bin/env bash
-# The main job end to end: build berth and berth-runc, make a busybox base image locally,
-# store it as an image through `berth daemon` (import, list, save and load it again), and
-# run a container from the same busybox root file system with berth-runc.
+# The main job end to end: build berth, berth-runc and berth-monitor, make a busybox base
+# image locally, store it as an image through `berth daemon` (import, list, save and load it
+# again), run containers from it through the daemon (one that prints and goes, one in the
+# background with logs, exec and stop), and one from the same root file system with
+# berth-runc alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
-cargo build --release -p berth-runc -p berth
+cargo build --release -p berth-runc -p berth -p berth-monitor
 bin=$PWD/target/release
 demo=$(mktemp -d /tmp/berth-demo.XXXXXX)
+# Running state (monitor sockets) wants a short path on tmpfs, as /run/berth is.
+run=$(mktemp -d /run/berth-demo.XXXXXX)
 daemon_pid=
 cleanup() {
-  if [[ -n $daemon_pid ]]; then kill "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" 2>/dev/null || true; fi
-  rm -rf "$demo"
+  if [[ -n $daemon_pid ]]; then
+    # Containers outlive the daemon by design: remove the demo's before stopping it.
+    ids=$("$bin/berth" -H "unix://$demo/berth.sock" ps -aq 2>/dev/null || true)
+    [[ -z $ids ]] || "$bin/berth" -H "unix://$demo/berth.sock" rm -f $ids >/dev/null 2>&1 || true
+    kill "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" 2>/dev/null || true
+  fi
+  awk -v d="$demo" -v r="$run" 'index($5, d "/") == 1 || index($5, r "/") == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  rm -rf "$demo" "$run"
 }
 trap cleanup EXIT
 scripts/make-busybox-rootfs.sh "$demo/rootfs"
 
 # The image side: a daemon on a private socket and data root.
-"$bin/berth" daemon --host "unix://$demo/berth.sock" --data-root "$demo/data" 2>"$demo/daemon.log" &
+"$bin/berth" daemon --host "unix://$demo/berth.sock" --data-root "$demo/data" --exec-root "$run" 2>"$demo/daemon.log" &
 daemon_pid=$!
 berth() { "$bin/berth" -H "unix://$demo/berth.sock" "$@"; }
 for _ in $(seq 50); do berth version >/dev/null 2>&1 && break; sleep 0.1; done
@@ -27,6 +37,16 @@ berth save -o "$demo/busybox.tar" busybox:demo
 berth rmi busybox:demo
 berth load -i "$demo/busybox.tar"
 berth history busybox:demo
+
+# Containers through the daemon: each is watched by its own berth-monitor.
+berth run --rm busybox:demo sh -c 'echo hello from a berth container; echo hostname=$(hostname); id'
+berth run -d --name demo-web busybox:demo sh -c 'i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.2; done'
+sleep 1
+berth ps
+berth logs --tail 2 demo-web
+berth exec demo-web sh -c 'echo exec sees: $(ps | wc -l) lines of ps'
+berth stop -t 1 demo-web
+berth rm demo-web
 
 # The runtime side: a container from the same root file system.
 ( cd "$demo" && "$bin/berth-runc" spec )
