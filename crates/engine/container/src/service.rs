@@ -673,15 +673,8 @@ impl ContainerService {
             tokio::time::sleep(Duration::from_millis(20)).await;
             exit = monitor::read_exit(&dir);
         }
-        let svc = self.clone();
-        let c2 = c.clone();
-        let oom = tokio::task::spawn_blocking(move || {
-            let oom = crate::oom::killed(&format!("/berth/{}", c2.id));
-            svc.teardown_task(&c2, &dir);
-            oom
-        })
-        .await
-        .unwrap_or(false);
+        // Read before the runtime's delete removes the cgroup.
+        let oom = crate::oom::killed(&format!("/berth/{}", c.id));
         let (code, finished, error) = match &exit {
             Some(e) => (e.exit_code as i64, e.finished_at.clone(), String::new()),
             None => (
@@ -698,18 +691,27 @@ impl ContainerService {
             r.state.finished_at = finished;
             r.state.oom_killed = oom;
             r.state.error = error;
-            let _ = r.save(&self.container_dir(&c.id));
             r.clone()
         };
         if oom {
             self.emit(&rec, "oom", &[]);
         }
         self.emit(&rec, "die", &[("exitCode", code.to_string())]);
+        // Waiters hear of the exit now; the task's resources are released after, still
+        // under the container's lock, so a start or a removal waits for them. A crash in
+        // between finds the monitor's exit record again at the next start.
         c.watch.send_modify(|w| {
             w.exits += 1;
             w.exit_code = code;
             w.running = false;
         });
+        let svc = self.clone();
+        let c2 = c.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = rec_save(&c2, &svc.container_dir(&c2.id));
+            svc.teardown_task(&c2, &dir);
+        })
+        .await;
         drop(guard);
         if rec.host_config.auto_remove == Some(true) {
             if let Err(e) = self.remove(&c.id, true, true).await {
@@ -979,20 +981,31 @@ impl ContainerService {
             r.state.status = Status::Removing;
             r.clone()
         };
+        // The container is gone once its record is: the layer and the directory (log
+        // included) are deleted after the answer. A crash in between leaves a directory
+        // without a record, which the next start of the daemon removes with its layer.
         let svc = self.clone();
         let c2 = c.clone();
         tokio::task::spawn_blocking(move || -> Result<()> {
             let dir = svc.monitor_dir(&c2.id);
             svc.teardown_task(&c2, &dir);
-            rootfs::remove(svc.images.snapshots(), &c2.id)?;
             let cdir = svc.container_dir(&c2.id);
-            std::fs::remove_dir_all(&cdir)
-                .map_err(ContainerError::io(format!("removing {}", cdir.display())))?;
+            let record = cdir.join(crate::record::RECORD_FILE);
+            std::fs::remove_file(&record)
+                .map_err(ContainerError::io(format!("removing {}", record.display())))?;
             mounts::release(&rec, &svc.volumes, volumes);
             Ok(())
         })
         .await
         .map_err(|e| ContainerError::Runtime(e.to_string()))??;
+        let svc = self.clone();
+        let id = c.id.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = rootfs::remove(svc.images.snapshots(), &id) {
+                eprintln!("berth daemon: removing the layer of {id}: {e}");
+            }
+            let _ = std::fs::remove_dir_all(svc.container_dir(&id));
+        });
         self.containers
             .write()
             .expect("containers lock")
@@ -1178,6 +1191,11 @@ impl ContainerService {
             .map(|c| c.id.clone())
             .collect()
     }
+}
+
+/// Saves the container's record as it is now.
+fn rec_save(c: &Container, dir: &Path) -> Result<()> {
+    c.record.lock().expect("record lock").save(dir)
 }
 
 /// Points the spec's network namespace at the file `ns`.
