@@ -13,6 +13,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
+use hyper::upgrade::Upgraded;
 use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
@@ -48,6 +49,7 @@ impl std::error::Error for ConnectError {}
 /// The daemon answered with an error status; `message` is its `{"message": ...}`.
 #[derive(Debug)]
 pub struct DaemonError {
+    pub status: hyper::StatusCode,
     pub message: String,
 }
 
@@ -120,8 +122,10 @@ impl Client {
         if resp.status().is_success() {
             return Ok(resp);
         }
+        let status = resp.status();
         let bytes = resp.into_body().collect().await?.to_bytes();
         Err(DaemonError {
+            status,
             message: error_message(&bytes),
         }
         .into())
@@ -132,6 +136,45 @@ impl Client {
             .request(Method::GET, path_and_query, &[], empty())
             .await?;
         read_json(resp).await
+    }
+
+    /// Whether the negotiated API version is at least `version` (`"1.42"`).
+    pub async fn api_at_least(&self, version: &str) -> Result<bool> {
+        Ok(parse_version(self.api_version().await?) >= parse_version(version))
+    }
+
+    /// Sends `POST /v<version><path_and_query>` asking to upgrade the connection (`Connection:
+    /// Upgrade`, `Upgrade: tcp`), as `attach` and `exec start` do. The daemon answers `101
+    /// Switching Protocols` and the connection becomes the container's raw stdio stream; an
+    /// error status becomes a [`DaemonError`].
+    pub async fn hijack(
+        &self,
+        path_and_query: &str,
+        headers: &[(&str, String)],
+        body: Body,
+    ) -> Result<TokioIo<Upgraded>> {
+        let version = self.api_version().await?;
+        let uri = format!("/v{version}{path_and_query}");
+        let mut all = vec![
+            ("Connection", "Upgrade".to_string()),
+            ("Upgrade", "tcp".into()),
+        ];
+        all.extend(headers.iter().map(|(k, v)| (*k, v.clone())));
+        let resp = self.send(Method::POST, uri, &all, body).await?;
+        if resp.status() != hyper::StatusCode::SWITCHING_PROTOCOLS {
+            let status = resp.status();
+            let bytes = resp.into_body().collect().await?.to_bytes();
+            let message = if status.is_success() {
+                format!("the daemon did not upgrade the connection (status {status})")
+            } else {
+                error_message(&bytes)
+            };
+            return Err(DaemonError { status, message }.into());
+        }
+        let upgraded = hyper::upgrade::on(resp)
+            .await
+            .context("upgrading the connection to the daemon")?;
+        Ok(TokioIo::new(upgraded))
     }
 
     async fn send(
@@ -155,9 +198,10 @@ impl Client {
                 host: self.host.clone(),
             })?;
         tokio::spawn(async move {
-            // The connection ends when the response body is dropped; its error, if any, also
-            // surfaces on the request or body future, so it is not reported twice here.
-            let _ = conn.await;
+            // The connection ends when the response body is dropped (or, once upgraded, when the
+            // upgraded stream is); its error, if any, also surfaces on the request or body
+            // future, so it is not reported twice here.
+            let _ = conn.with_upgrades().await;
         });
         let mut req = Request::builder()
             .method(method)
