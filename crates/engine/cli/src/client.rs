@@ -499,4 +499,81 @@ mod tests {
             .unwrap_err();
         assert!(err.downcast_ref::<ConnectError>().is_some(), "{err}");
     }
+
+    /// A stand-in for the daemon's attach endpoint: `POST /attach` with `Upgrade: tcp` is
+    /// answered `101`, then it sends back what it reads, upper-cased, until the client shuts
+    /// its write half down, and closes. Anything else is a 404 with a Docker error body.
+    async fn fake_attach_daemon(dir: &std::path::Path) -> PathBuf {
+        use hyper::service::service_fn;
+        use tokio::io::AsyncWriteExt;
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).unwrap();
+        let sock = dir.join("d.sock");
+        let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let svc = service_fn(|mut req: Request<Incoming>| async move {
+                        let mut resp = Response::builder().header("API-Version", "1.44");
+                        let upgrade = req.headers().get("Upgrade").is_some()
+                            && req.headers()["Connection"] == "Upgrade";
+                        if !(req.uri().path().ends_with("/attach") && upgrade) {
+                            resp = resp.status(404);
+                            let body = r#"{"message":"No such container: x"}"#;
+                            return resp.body(Full::new(Bytes::from(body)));
+                        }
+                        let on_upgrade = hyper::upgrade::on(&mut req);
+                        tokio::spawn(async move {
+                            let mut io = TokioIo::new(on_upgrade.await.unwrap());
+                            let mut buf = Vec::new();
+                            io.read_to_end(&mut buf).await.unwrap();
+                            io.write_all(&buf.to_ascii_uppercase()).await.unwrap();
+                            io.shutdown().await.unwrap();
+                        });
+                        resp.status(101)
+                            .header("Connection", "Upgrade")
+                            .header("Upgrade", "tcp")
+                            .body(Full::new(Bytes::new()))
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .with_upgrades()
+                        .await;
+                });
+            }
+        });
+        sock
+    }
+
+    #[tokio::test]
+    async fn hijacked_streams_carry_both_ways_and_half_close() {
+        use tokio::io::AsyncWriteExt;
+        let dir = std::env::temp_dir().join(format!("berth-cli-hijack-{}", std::process::id()));
+        let sock = fake_attach_daemon(&dir).await;
+        let client = Client::new(&format!("unix://{}", sock.display()), false).unwrap();
+        let mut conn = client
+            .hijack("/containers/x/attach", &[], empty())
+            .await
+            .unwrap();
+        conn.write_all(b"hello ").await.unwrap();
+        conn.write_all(b"daemon").await.unwrap();
+        // Our end of input is what lets the other side finish.
+        conn.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        conn.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"HELLO DAEMON");
+
+        let err = client
+            .hijack("/containers/x/start", &[], empty())
+            .await
+            .unwrap_err();
+        let daemon = err.downcast_ref::<DaemonError>().unwrap();
+        assert_eq!(daemon.status, 404);
+        assert_eq!(
+            err.to_string(),
+            "Error response from daemon: No such container: x"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

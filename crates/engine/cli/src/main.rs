@@ -70,10 +70,8 @@ enum Command {
     #[command(subcommand)]
     Image(image::Command),
     /// Create and run a new container from an image
-    #[command(disable_help_flag = true)]
     Run(container::run::RunArgs),
     /// Create a new container
-    #[command(disable_help_flag = true)]
     Create(container::run::CreateArgs),
     /// Start one or more stopped containers
     Start(container::start::Args),

@@ -111,6 +111,18 @@ pub fn prune_report(title: &str, lines: &str, space_reclaimed: i64) -> String {
     out
 }
 
+/// Refuses `flag` when the daemon speaks an API older than `min`, as the docker CLI refuses
+/// flags newer than the daemon (rather than sending what the daemon would ignore).
+pub async fn require_api(ctx: &Ctx, flag: &str, min: &str) -> Result<()> {
+    if ctx.client.api_at_least(min).await? {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "\"{flag}\" requires API version {min}, but the daemon API version is {}",
+        ctx.client.api_version().await?
+    )
+}
+
 /// One item per line.
 pub fn lines(items: &[String]) -> String {
     items.iter().map(|i| format!("{i}\n")).collect()

@@ -8,7 +8,9 @@ use serde_json::{json, Value};
 
 use crate::client::{empty, encode, json_body, read_json, Query};
 use crate::commands::inspect::{inspect, Kind};
-use crate::commands::{failures, filters_json, key_values, lines, print, prune, prune_report, Ctx};
+use crate::commands::{
+    failures, filters_json, key_values, lines, print, prune, prune_report, require_api, Ctx,
+};
 use crate::format::{human_size, ListFormat};
 
 #[derive(clap::Subcommand)]
@@ -301,23 +303,18 @@ pub fn render_prune(r: &PruneReport) -> String {
 
 async fn prune_volumes(ctx: &Ctx, args: PruneArgs) -> Result<()> {
     let mut filters = args.filter.clone();
-    let warning = if !ctx.client.api_at_least("1.42").await? {
-        if args.all {
-            bail!(
-                "\"--all\" requires API version 1.42, but the daemon API version is {}",
-                ctx.client.api_version().await?
-            );
-        }
-        // Before API 1.42 the daemon removes named volumes too.
-        "WARNING! This will remove all local volumes not used by at least one container."
-    } else if args.all {
+    let warning = if args.all {
+        require_api(ctx, "--all", "1.42").await?;
         if filters.iter().any(|f| f.split('=').next() == Some("all")) {
             bail!("conflicting options: cannot specify both --all and --filter all=1");
         }
         filters.push("all=true".into());
         "WARNING! This will remove all local volumes not used by at least one container."
-    } else {
+    } else if ctx.client.api_at_least("1.42").await? {
         "WARNING! This will remove anonymous local volumes not used by at least one container."
+    } else {
+        // Before API 1.42 the daemon removes named volumes too.
+        "WARNING! This will remove all local volumes not used by at least one container."
     };
     let r: PruneReport = prune(ctx, "volume", warning, args.force, &filters).await?;
     print(&render_prune(&r))

@@ -13,7 +13,6 @@ use super::opts::{process_env, read_env};
 use super::session::{self, TtyOf};
 use crate::client::{encode, json_body, read_json};
 use crate::commands::{Ctx, Exit};
-use crate::config::ConfigFile;
 use crate::stream::Session;
 use crate::terminal;
 
@@ -93,10 +92,8 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<()> {
     if !args.detach && args.interactive && args.tty && !terminal::stdin_is_terminal() {
         bail!("the input device is not a TTY");
     }
-    let config_keys = ConfigFile::load(&ctx.config_dir)
-        .ok()
-        .and_then(|c| c.detach_keys());
-    let detach_keys = args.detach_keys.clone().or(config_keys).unwrap_or_default();
+    let detach_keys =
+        session::detach_keys_setting(ctx, args.detach_keys.as_deref()).unwrap_or_default();
     let console = terminal::size();
     let body = exec_body(&args, env, &detach_keys, console);
     let headers = [("Content-Type", "application/json".to_string())];

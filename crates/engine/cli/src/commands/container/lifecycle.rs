@@ -9,7 +9,7 @@ use hyper::Method;
 
 use super::session::Waiter;
 use crate::client::{empty, encode, DaemonError, Query};
-use crate::commands::{failures, print, Ctx};
+use crate::commands::{failures, print, require_api, Ctx};
 
 #[derive(clap::Args)]
 pub struct StopArgs {
@@ -98,14 +98,13 @@ async fn post(ctx: &Ctx, path: String) -> Result<Outcome> {
         .map(|_| Outcome::Done)
 }
 
-/// The `signal` and `t` query of `stop` and `restart`; the daemon reads `signal` from API 1.42
-/// on, and the docker CLI leaves it out before that.
+/// The `signal` and `t` query of `stop` and `restart` (the daemon reads `signal` from API 1.42
+/// on).
 async fn stop_query(ctx: &Ctx, signal: Option<&str>, timeout: Option<i64>) -> Result<String> {
     let mut q = Query::new();
     if let Some(s) = signal.filter(|s| !s.is_empty()) {
-        if ctx.client.api_at_least("1.42").await? {
-            q = q.add("signal", s);
-        }
+        require_api(ctx, "--signal", "1.42").await?;
+        q = q.add("signal", s);
     }
     if let Some(t) = timeout {
         q = q.add("t", &t.to_string());

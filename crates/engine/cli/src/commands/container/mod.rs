@@ -23,10 +23,8 @@ use super::Ctx;
 #[derive(clap::Subcommand)]
 pub enum Command {
     /// Create a new container
-    #[command(disable_help_flag = true)]
     Create(run::CreateArgs),
     /// Create and run a new container from an image
-    #[command(disable_help_flag = true)]
     Run(run::RunArgs),
     /// Start one or more stopped containers
     Start(start::Args),

@@ -22,7 +22,6 @@ use super::opts::{process_env, CreateFlags, Invocation};
 use super::session::{self, Attach, TtyOf, Waiter};
 use crate::client::{json_body, read_json, DaemonError, Query};
 use crate::commands::{print, Ctx, Exit};
-use crate::config::ConfigFile;
 use crate::stream::{Ended, Session};
 use crate::{progress, terminal};
 
@@ -152,14 +151,19 @@ pub async fn create_container(
     Ok(created.id)
 }
 
+/// With a TTY, the container's starts at the size of ours (when stdout is a terminal).
+fn set_console_size(body: &mut ContainerCreateBody) {
+    if let (Some(true), Some((h, w)), Some(hc)) =
+        (body.tty, terminal::size(), body.host_config.as_mut())
+    {
+        hc.console_size = Some(vec![usize::from(h), usize::from(w)]);
+    }
+}
+
 pub async fn create(ctx: &Ctx, args: CreateArgs) -> Result<()> {
     let mut body = build_body(&args.flags, &args.args, &process_env, &cwd())
         .map_err(|e| report("create", &e, 125))?;
-    if let (true, Some((h, w))) = (args.flags.tty, terminal::size()) {
-        if let Some(hc) = body.host_config.as_mut() {
-            hc.console_size = Some(vec![usize::from(h), usize::from(w)]);
-        }
-    }
+    set_console_size(&mut body);
     let id = create_container(ctx, args.flags.name.as_deref(), &body)
         .await
         .map_err(|e| report("create", &e, 125))?;
@@ -174,11 +178,7 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<()> {
     if !args.detach && flags.interactive && flags.tty && !terminal::stdin_is_terminal() {
         anyhow::bail!("the input device is not a TTY");
     }
-    if let (true, Some((h, w))) = (flags.tty, terminal::size()) {
-        if let Some(hc) = body.host_config.as_mut() {
-            hc.console_size = Some(vec![usize::from(h), usize::from(w)]);
-        }
-    }
+    set_console_size(&mut body);
     let id = create_container(ctx, flags.name.as_deref(), &body)
         .await
         .map_err(|e| {
@@ -189,10 +189,7 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<()> {
         print(&format!("{id}\n"))?;
     }
 
-    let config_keys = ConfigFile::load(&ctx.config_dir)
-        .ok()
-        .and_then(|c| c.detach_keys());
-    let detach_keys = args.detach_keys.clone().or(config_keys);
+    let detach_keys = session::detach_keys_setting(ctx, args.detach_keys.as_deref());
     let attach = Attach {
         stdin: !args.detach && flags.interactive,
         stdout: !args.detach,
@@ -207,16 +204,7 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<()> {
     let condition = if flags.rm { "removed" } else { "next-exit" };
     let waiter = Waiter::register(ctx, &id, Some(condition)).await;
 
-    let started = ctx
-        .client
-        .request(
-            Method::POST,
-            &format!("/containers/{}/start", crate::client::encode(&id)),
-            &[],
-            crate::client::empty(),
-        )
-        .await;
-    if let Err(e) = started {
+    if let Err(e) = session::start(ctx, &id).await {
         drop(conn);
         let code = session::start_failure_code(&e);
         let err = report("run", &e, code);

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::client::{empty, encode, read_json, Query};
 use crate::commands::{Ctx, Exit};
+use crate::config::ConfigFile;
 use crate::stream::{self, Ended, Session};
 use crate::terminal;
 
@@ -258,8 +259,30 @@ pub fn start_failure_code(err: &anyhow::Error) -> u8 {
     }
 }
 
-/// The detach sequence to use: the flag's, else the config file's, else ctrl-p ctrl-q; an
-/// invalid one is warned about and replaced by the default, as docker does.
+/// `POST /containers/{id}/start`.
+pub async fn start(ctx: &Ctx, id: &str) -> Result<()> {
+    ctx.client
+        .request(
+            Method::POST,
+            &format!("/containers/{}/start", encode(id)),
+            &[],
+            empty(),
+        )
+        .await
+        .map(drop)
+}
+
+/// The `--detach-keys` in force: the flag's, else the config file's `detachKeys`.
+pub fn detach_keys_setting(ctx: &Ctx, flag: Option<&str>) -> Option<String> {
+    flag.map(str::to_string).or_else(|| {
+        ConfigFile::load(&ctx.config_dir)
+            .ok()
+            .and_then(|c| c.detach_keys())
+    })
+}
+
+/// The detach sequence to watch for: `spec`, else ctrl-p ctrl-q; an invalid one is warned
+/// about and replaced by the default, as docker does.
 pub fn detach_keys(spec: Option<&str>) -> Vec<u8> {
     match spec {
         None | Some("") => stream::DEFAULT_DETACH_KEYS.to_vec(),

@@ -2,13 +2,11 @@
 //! `-a` or `-i`, one container is attached first and followed to its exit, like `run`.
 
 use anyhow::{bail, Result};
-use hyper::Method;
 use serde_json::Value;
 
 use super::session::{self, Attach, TtyOf, Waiter};
-use crate::client::{empty, encode};
+use crate::client::encode;
 use crate::commands::{print, Ctx};
-use crate::config::ConfigFile;
 use crate::stream::{Ended, Session};
 use crate::terminal;
 
@@ -27,23 +25,11 @@ pub struct Args {
     containers: Vec<String>,
 }
 
-async fn start_one(ctx: &Ctx, container: &str) -> Result<()> {
-    ctx.client
-        .request(
-            Method::POST,
-            &format!("/containers/{}/start", encode(container)),
-            &[],
-            empty(),
-        )
-        .await
-        .map(drop)
-}
-
 pub async fn run(ctx: &Ctx, args: Args) -> Result<()> {
     if !(args.attach || args.interactive) {
         let mut failed = Vec::new();
         for c in &args.containers {
-            match start_one(ctx, c).await {
+            match session::start(ctx, c).await {
                 Ok(()) => print(&format!("{c}\n"))?,
                 Err(e) => {
                     eprintln!("{e:#}");
@@ -69,10 +55,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<()> {
         .to_string();
     let tty = inspect["Config"]["Tty"] == true;
     let auto_remove = inspect["HostConfig"]["AutoRemove"] == true;
-    let config_keys = ConfigFile::load(&ctx.config_dir)
-        .ok()
-        .and_then(|c| c.detach_keys());
-    let detach_keys = args.detach_keys.clone().or(config_keys);
+    let detach_keys = session::detach_keys_setting(ctx, args.detach_keys.as_deref());
     let attach = Attach {
         stdin: args.interactive && inspect["Config"]["OpenStdin"] == true,
         stdout: true,
@@ -82,7 +65,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let conn = session::attach(ctx, &id, &attach).await?;
     let condition = if auto_remove { "removed" } else { "next-exit" };
     let waiter = Waiter::register(ctx, &id, Some(condition)).await;
-    if let Err(e) = start_one(ctx, &id).await {
+    if let Err(e) = session::start(ctx, &id).await {
         drop(conn);
         if auto_remove {
             if let Ok(w) = waiter {
