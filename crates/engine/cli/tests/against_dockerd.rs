@@ -3,7 +3,8 @@
 //!
 //! Needs root, `dockerd`, a `docker` CLI, busybox-static (for a base image), and optionally
 //! `docker-registry` and `htpasswd` for push, pull and login. Whatever is missing is reported on
-//! stderr and the affected part is skipped. Everything started here (dockerd, registries, their
+//! stderr and the affected part is skipped. `BERTH_IT_DAEMON=berth` runs the same checks against
+//! `berth daemon`. Everything started here (dockerd, registries, their
 //! directories) is stopped and removed when the test ends, also when it fails.
 
 mod common;
@@ -12,7 +13,9 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{err, find, ok, run, skip, sorted_lines, start_dockerd, wait_for, Env, Proc, BERTH};
+use common::{
+    agree, err, find, ok, run, skip, sorted_lines, start_daemon, wait_for, Env, Proc, BERTH,
+};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -64,10 +67,10 @@ fn cannot_connect_is_reported_like_docker() {
 }
 #[test]
 fn image_commands_match_the_docker_cli() {
-    let Some(dockerd) = start_dockerd("it") else {
+    let Some(daemon) = start_daemon("it") else {
         return;
     };
-    exercise(&dockerd.env, &dockerd.tarball);
+    exercise(&daemon.env, &daemon.tarball);
 }
 
 fn exercise(env: &Env, tarball: &Path) {
@@ -103,11 +106,7 @@ fn exercise(env: &Env, tarball: &Path) {
         ],
         vec!["images", "--format", "table {{.Repository}}\\t{{.ID}}"],
     ] {
-        assert_eq!(
-            sorted_lines(&ok(&env.berth(&args))),
-            sorted_lines(&ok(&env.docker(&args))),
-            "{args:?}"
-        );
+        agree(env, &args, sorted_lines);
     }
     let json = ok(&env.berth(&["images", "--format", "json", "bb:1"]));
     let row: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
@@ -131,17 +130,10 @@ fn exercise(env: &Env, tarball: &Path) {
         vec!["history", "-q", "bb:1"],
         vec!["system", "df"],
     ] {
-        assert_eq!(
-            ok(&env.berth(&args)).trim_end(),
-            ok(&env.docker(&args)).trim_end(),
-            "{args:?}"
-        );
+        agree(env, &args, |s| s.trim_end().to_string());
     }
     // The daemon lists images with equal creation times in no fixed order.
-    assert_eq!(
-        sorted_lines(&ok(&env.berth(&["system", "df", "-v"]))),
-        sorted_lines(&ok(&env.docker(&["system", "df", "-v"])))
-    );
+    agree(env, &["system", "df", "-v"], sorted_lines);
     assert_eq!(
         err(&env.berth(&["image", "inspect", "nope:1"])),
         err(&env.docker(&["image", "inspect", "nope:1"]))

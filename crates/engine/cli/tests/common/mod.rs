@@ -206,6 +206,26 @@ pub fn err(o: &Output) -> String {
     String::from_utf8(o.stderr.clone()).unwrap()
 }
 
+/// Runs `args` on both CLIs until their outputs, seen through `view`, agree (a time such as "2
+/// seconds ago" can tick over between the two runs), and returns ours; fails after 5 tries.
+pub fn agree<T: PartialEq + std::fmt::Debug>(
+    env: &Env,
+    args: &[&str],
+    view: impl Fn(&str) -> T,
+) -> T {
+    let mut last = None;
+    for _ in 0..5 {
+        let (ours, theirs) = (view(&ok(&env.berth(args))), view(&ok(&env.docker(args))));
+        if ours == theirs {
+            return ours;
+        }
+        last = Some((ours, theirs));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (ours, theirs) = last.expect("tried");
+    panic!("{args:?}\nberth:  {ours:?}\ndocker: {theirs:?}");
+}
+
 pub fn sorted_lines(s: &str) -> Vec<String> {
     let mut v: Vec<String> = s.lines().map(str::to_string).collect();
     v.sort();
@@ -230,30 +250,39 @@ pub fn effective_uid() -> u32 {
         .unwrap_or(u32::MAX)
 }
 
-/// A private dockerd and what the tests need around it. Dropping it stops the daemon by its
-/// pid, then removes its directory and the host paths it created (fields drop in this order).
-pub struct Dockerd {
+/// A private daemon and what the tests need around it. Dropping it stops the daemon by its
+/// pid, then removes its directories and the host paths it created (fields drop in this order).
+pub struct Daemon {
     pub env: Env,
     /// A tarball of a busybox root filesystem (`docker import` makes an image of it).
     pub tarball: PathBuf,
     daemon: Proc,
-    scratch: Scratch,
+    scratch: Vec<Scratch>,
     leftovers: HostLeftovers,
 }
 
-/// Starts dockerd in `/tmp/berth-cli-<tag>-<pid>`, or says why it cannot and returns `None`
+/// Which daemon the tests drive: Debian's dockerd, or with `BERTH_IT_DAEMON=berth` berth's own
+/// (`berth daemon`, with berth-runc and berth-monitor built next to it), so that the same
+/// checks judge both.
+fn berth_daemon_wanted() -> bool {
+    std::env::var("BERTH_IT_DAEMON").as_deref() == Ok("berth")
+}
+
+/// Starts the daemon in `/tmp/berth-cli-<tag>-<pid>`, or says why it cannot and returns `None`
 /// (no dockerd, no docker CLI to compare with, not root, no busybox).
-pub fn start_dockerd(tag: &str) -> Option<Dockerd> {
-    let Some(dockerd) = find(&["dockerd"]) else {
+pub fn start_daemon(tag: &str) -> Option<Daemon> {
+    let berth = berth_daemon_wanted();
+    let dockerd = find(&["dockerd"]);
+    if dockerd.is_none() && !berth {
         skip("dockerd is not installed (apt-get install -y docker.io)");
         return None;
-    };
+    }
     let Some(docker) = find(&["docker", "/usr/local/bin/docker"]) else {
         skip("no docker CLI to compare with");
         return None;
     };
     if effective_uid() != 0 {
-        skip("dockerd needs root");
+        skip("the daemon needs root");
         return None;
     }
     let script =
@@ -262,7 +291,16 @@ pub fn start_dockerd(tag: &str) -> Option<Dockerd> {
     let dir = PathBuf::from(format!("/tmp/berth-cli-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let scratch = Scratch(dir.clone());
+    // berth's monitors bind sockets under the exec root, whose paths must stay short.
+    let exec_root = if berth {
+        PathBuf::from(format!("/tmp/bci{}", std::process::id()))
+    } else {
+        dir.join("exec")
+    };
+    let mut scratch = vec![Scratch(dir.clone())];
+    if berth {
+        scratch.push(Scratch(exec_root.clone()));
+    }
     let rootfs = dir.join("rootfs");
     let made = Command::new("sh").arg(&script).arg(&rootfs).status();
     if !made.is_ok_and(|s| s.success()) {
@@ -282,23 +320,29 @@ pub fn start_dockerd(tag: &str) -> Option<Dockerd> {
 
     let sock = dir.join("docker.sock");
     let host = format!("unix://{}", sock.display());
-    let daemon = Proc(
-        Command::new(dockerd)
-            .arg("--data-root")
-            .arg(dir.join("data"))
-            .arg("--exec-root")
-            .arg(dir.join("exec"))
-            .arg("--pidfile")
-            .arg(dir.join("docker.pid"))
-            .args([
-                "-H",
-                &host,
+    let mut cmd = match &dockerd {
+        Some(dockerd) if !berth => {
+            let mut cmd = Command::new(dockerd);
+            cmd.arg("--pidfile").arg(dir.join("docker.pid")).args([
                 "--bridge=none",
                 "--iptables=false",
                 "--ip6tables=false",
-            ])
+            ]);
+            cmd
+        }
+        _ => {
+            let mut cmd = Command::new(BERTH);
+            cmd.arg("daemon");
+            cmd
+        }
+    };
+    let daemon = Proc(
+        cmd.args(["-H", &host, "--data-root"])
+            .arg(dir.join("data"))
+            .arg("--exec-root")
+            .arg(&exec_root)
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("dockerd.log")).unwrap())
+            .stderr(std::fs::File::create(dir.join("daemon.log")).unwrap())
             .spawn()
             .unwrap(),
     );
@@ -308,8 +352,8 @@ pub fn start_dockerd(tag: &str) -> Option<Dockerd> {
         config: dir.join("berth-config"),
         dir: dir.clone(),
     };
-    wait_for("dockerd", || env.berth(&["version"]).status.success());
-    Some(Dockerd {
+    wait_for("the daemon", || env.berth(&["version"]).status.success());
+    Some(Daemon {
         env,
         tarball,
         daemon,

@@ -12,11 +12,9 @@
 //! - `--security-opt seccomp=FILE` sends the file's compacted JSON;
 //!   `systempaths=unconfined` becomes empty `MaskedPaths` and `ReadonlyPaths`.
 //!
-//! Docker also sends every other field at its zero value, and the daemon reads a missing field
-//! as that zero, so what is sent is what the flags set, the non-zero defaults docker always
-//! sends (`NetworkMode: "default"`, restart policy `no`, `MemorySwappiness: -1`), and the empty
-//! lists and maps it sends where the daemon would otherwise keep a null (`Dns: []`,
-//! `PortBindings: {}`, `Volumes: {}`, ...), so that `inspect` shows the same container.
+//! Docker also sends every other field, at its zero value or its default (`NetworkMode:
+//! "default"`, restart policy `no`, `MemorySwappiness: -1`, `Dns: []`, ...): [`wire_body`] puts
+//! the flags' fields over those, so the daemon gets the very body docker would send.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -24,10 +22,12 @@ use std::path::{Path, PathBuf};
 use crate::commands::key_values;
 use anyhow::{anyhow, bail, Context, Result};
 use bollard_stubs::models::{
-    ContainerCreateBody, HostConfig, HostConfigLogConfig, Mount, MountBindOptions,
-    MountBindOptionsPropagationEnum, MountTmpfsOptions, MountType, MountVolumeOptions,
-    MountVolumeOptionsDriverConfig, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, EndpointSettings, HostConfig, HostConfigLogConfig, Mount,
+    MountBindOptions, MountBindOptionsPropagationEnum, MountTmpfsOptions, MountType,
+    MountVolumeOptions, MountVolumeOptionsDriverConfig, NetworkingConfig, ResourcesUlimits,
+    RestartPolicy, RestartPolicyNameEnum,
 };
+use serde_json::Value;
 
 /// Container configuration flags (`docker run` and `docker create`).
 #[derive(clap::Args, Debug, Default, Clone)]
@@ -111,13 +111,8 @@ pub struct CreateFlags {
     #[arg(long, value_name = "POLICY", default_value = "no", value_parser = parse_restart)]
     pub restart: Restart,
     /// Connect a container to a network (none, host, ...)
-    #[arg(
-        long,
-        visible_alias = "net",
-        value_name = "NETWORK",
-        default_value = "default"
-    )]
-    pub network: String,
+    #[arg(long, visible_alias = "net", value_name = "NETWORK")]
+    pub network: Option<String>,
     /// Memory limit
     #[arg(short, long, value_name = "BYTES", value_parser = parse_ram)]
     pub memory: Option<i64>,
@@ -206,11 +201,11 @@ impl CreateFlags {
         let non_empty = |v: Vec<String>| (!v.is_empty()).then_some(v);
         let host_config = HostConfig {
             binds: non_empty(binds),
-            log_config: Some(HostConfigLogConfig {
-                typ: Some(String::new()),
+            log_config: (!log_config.is_empty()).then_some(HostConfigLogConfig {
+                typ: None,
                 config: Some(log_config),
             }),
-            network_mode: Some(self.network.clone()),
+            network_mode: self.network.clone(),
             restart_policy: Some(self.restart.policy()),
             auto_remove: self.rm.then_some(true),
             cap_add: non_empty(normalize_caps(&self.cap_add)),
@@ -230,10 +225,9 @@ impl CreateFlags {
             cpuset_mems: self.cpuset_mems.clone(),
             memory_reservation: self.memory_reservation,
             memory_swap: self.memory_swap,
-            memory_swappiness: Some(-1),
             oom_kill_disable: self.oom_kill_disable.then_some(true),
             pids_limit: self.pids_limit,
-            ulimits: Some(
+            ulimits: (!ulimits.is_empty()).then(|| {
                 ulimits
                     .values()
                     .map(|u| ResourcesUlimits {
@@ -241,23 +235,18 @@ impl CreateFlags {
                         soft: Some(u.soft),
                         hard: Some(u.hard),
                     })
-                    .collect(),
-            ),
-            port_bindings: Some(HashMap::new()),
-            dns: Some(Vec::new()),
-            dns_options: Some(Vec::new()),
-            dns_search: Some(Vec::new()),
-            devices: Some(Vec::new()),
-            blkio_weight_device: Some(Vec::new()),
-            blkio_device_read_bps: Some(Vec::new()),
-            blkio_device_write_bps: Some(Vec::new()),
-            blkio_device_read_iops: Some(Vec::new()),
-            blkio_device_write_iops: Some(Vec::new()),
+                    .collect()
+            }),
             mounts: (!mounts.is_empty()).then_some(mounts),
             masked_paths: masked,
             readonly_paths: readonly,
             init: self.init,
             ..Default::default()
+        };
+        // Without --network, docker names the default network's endpoint (with no settings).
+        let endpoints = match &self.network {
+            None => HashMap::from([("default".to_string(), EndpointSettings::default())]),
+            Some(_) => HashMap::new(),
         };
         Ok(ContainerCreateBody {
             hostname: self.hostname.clone(),
@@ -272,15 +261,77 @@ impl CreateFlags {
             env: non_empty(env),
             cmd: non_empty(ctx.command.to_vec()),
             image: Some(ctx.image.to_string()),
-            volumes: Some(volumes),
+            volumes: non_empty(volumes),
             working_dir: self.workdir.clone(),
             entrypoint,
-            labels: Some(labels),
+            labels: (!labels.is_empty()).then_some(labels),
             stop_signal: self.stop_signal.clone(),
             stop_timeout: self.stop_timeout,
             host_config: Some(host_config),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(endpoints),
+            }),
             ..Default::default()
         })
+    }
+}
+
+/// What docker 28 sends for every field the flags leave alone (its body for `docker create
+/// IMAGE`, with the image and the attached streams taken out).
+const DOCKER_DEFAULTS: &str = r#"{"Hostname":"","Domainname":"","User":"","AttachStdin":false,
+"AttachStdout":false,"AttachStderr":false,"Tty":false,"OpenStdin":false,"StdinOnce":false,
+"Env":null,"Cmd":null,"Image":"","Volumes":{},"WorkingDir":"","Entrypoint":null,"OnBuild":null,
+"Labels":{},"HostConfig":{"Binds":null,"ContainerIDFile":"","LogConfig":{"Type":"","Config":{}},
+"NetworkMode":"default","PortBindings":{},"RestartPolicy":{"Name":"no","MaximumRetryCount":0},
+"AutoRemove":false,"VolumeDriver":"","VolumesFrom":null,"ConsoleSize":[0,0],"CapAdd":null,
+"CapDrop":null,"CgroupnsMode":"","Dns":[],"DnsOptions":[],"DnsSearch":[],"ExtraHosts":null,
+"GroupAdd":null,"IpcMode":"","Cgroup":"","Links":null,"OomScoreAdj":0,"PidMode":"",
+"Privileged":false,"PublishAllPorts":false,"ReadonlyRootfs":false,"SecurityOpt":null,
+"UTSMode":"","UsernsMode":"","ShmSize":0,"Isolation":"","CpuShares":0,"Memory":0,"NanoCpus":0,
+"CgroupParent":"","BlkioWeight":0,"BlkioWeightDevice":[],"BlkioDeviceReadBps":[],
+"BlkioDeviceWriteBps":[],"BlkioDeviceReadIOps":[],"BlkioDeviceWriteIOps":[],"CpuPeriod":0,
+"CpuQuota":0,"CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":"","CpusetMems":"",
+"Devices":[],"DeviceCgroupRules":null,"DeviceRequests":null,"MemoryReservation":0,
+"MemorySwap":0,"MemorySwappiness":-1,"OomKillDisable":false,"PidsLimit":0,"Ulimits":[],
+"CpuCount":0,"CpuPercent":0,"IOMaximumIOps":0,"IOMaximumBandwidth":0,"MaskedPaths":null,
+"ReadonlyPaths":null},"NetworkingConfig":{"EndpointsConfig":{}}}"#;
+
+/// An endpoint with no settings, as docker 28 sends it.
+const DOCKER_ENDPOINT_DEFAULTS: &str = r#"{"IPAMConfig":null,"Links":null,"Aliases":null,
+"MacAddress":"","DriverOpts":null,"GwPriority":0,"NetworkID":"","EndpointID":"","Gateway":"",
+"IPAddress":"","IPPrefixLen":0,"IPv6Gateway":"","GlobalIPv6Address":"","GlobalIPv6PrefixLen":0,
+"DNSNames":null}"#;
+
+/// The create body as the docker CLI sends it: `body` over docker's values for everything else
+/// (a daemon may read a missing field differently from docker's zero: berth's daemon once gave
+/// a missing `ShmSize` its default but kept an explicit 0).
+pub fn wire_body(body: &ContainerCreateBody) -> Result<Value> {
+    let mut wire: Value = serde_json::from_str(DOCKER_DEFAULTS)?;
+    overlay(&mut wire, serde_json::to_value(body)?);
+    if let Some(Value::Object(endpoints)) = wire.pointer_mut("/NetworkingConfig/EndpointsConfig") {
+        for endpoint in endpoints.values_mut() {
+            let mut full: Value = serde_json::from_str(DOCKER_ENDPOINT_DEFAULTS)?;
+            overlay(&mut full, endpoint.take());
+            *endpoint = full;
+        }
+    }
+    Ok(wire)
+}
+
+/// Puts `top` over `base`: objects merge key by key, anything else replaces.
+fn overlay(base: &mut Value, top: Value) {
+    match (base, top) {
+        (Value::Object(base), Value::Object(top)) => {
+            for (k, v) in top {
+                match base.get_mut(&k) {
+                    Some(b) => overlay(b, v),
+                    None => {
+                        base.insert(k, v);
+                    }
+                }
+            }
+        }
+        (base, top) => *base = top,
     }
 }
 
@@ -749,7 +800,6 @@ fn parse_bool(v: &str) -> Option<bool> {
 /// The volume options of a mount being parsed, created empty on first use.
 fn volume_opts(v: &mut Option<MountVolumeOptions>) -> &mut MountVolumeOptions {
     v.get_or_insert_with(|| MountVolumeOptions {
-        labels: Some(HashMap::new()),
         driver_config: Some(MountVolumeOptionsDriverConfig::default()),
         ..Default::default()
     })
