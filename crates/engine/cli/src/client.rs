@@ -13,6 +13,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
+use hyper::upgrade::Upgraded;
 use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
@@ -48,6 +49,7 @@ impl std::error::Error for ConnectError {}
 /// The daemon answered with an error status; `message` is its `{"message": ...}`.
 #[derive(Debug)]
 pub struct DaemonError {
+    pub status: hyper::StatusCode,
     pub message: String,
 }
 
@@ -120,8 +122,10 @@ impl Client {
         if resp.status().is_success() {
             return Ok(resp);
         }
+        let status = resp.status();
         let bytes = resp.into_body().collect().await?.to_bytes();
         Err(DaemonError {
+            status,
             message: error_message(&bytes),
         }
         .into())
@@ -132,6 +136,45 @@ impl Client {
             .request(Method::GET, path_and_query, &[], empty())
             .await?;
         read_json(resp).await
+    }
+
+    /// Whether the negotiated API version is at least `version` (`"1.42"`).
+    pub async fn api_at_least(&self, version: &str) -> Result<bool> {
+        Ok(parse_version(self.api_version().await?) >= parse_version(version))
+    }
+
+    /// Sends `POST /v<version><path_and_query>` asking to upgrade the connection (`Connection:
+    /// Upgrade`, `Upgrade: tcp`), as `attach` and `exec start` do. The daemon answers `101
+    /// Switching Protocols` and the connection becomes the container's raw stdio stream; an
+    /// error status becomes a [`DaemonError`].
+    pub async fn hijack(
+        &self,
+        path_and_query: &str,
+        headers: &[(&str, String)],
+        body: Body,
+    ) -> Result<TokioIo<Upgraded>> {
+        let version = self.api_version().await?;
+        let uri = format!("/v{version}{path_and_query}");
+        let mut all = vec![
+            ("Connection", "Upgrade".to_string()),
+            ("Upgrade", "tcp".into()),
+        ];
+        all.extend(headers.iter().map(|(k, v)| (*k, v.clone())));
+        let resp = self.send(Method::POST, uri, &all, body).await?;
+        if resp.status() != hyper::StatusCode::SWITCHING_PROTOCOLS {
+            let status = resp.status();
+            let bytes = resp.into_body().collect().await?.to_bytes();
+            let message = if status.is_success() {
+                format!("the daemon did not upgrade the connection (status {status})")
+            } else {
+                error_message(&bytes)
+            };
+            return Err(DaemonError { status, message }.into());
+        }
+        let upgraded = hyper::upgrade::on(resp)
+            .await
+            .context("upgrading the connection to the daemon")?;
+        Ok(TokioIo::new(upgraded))
     }
 
     async fn send(
@@ -155,9 +198,10 @@ impl Client {
                 host: self.host.clone(),
             })?;
         tokio::spawn(async move {
-            // The connection ends when the response body is dropped; its error, if any, also
-            // surfaces on the request or body future, so it is not reported twice here.
-            let _ = conn.await;
+            // The connection ends when the response body is dropped (or, once upgraded, when the
+            // upgraded stream is); its error, if any, also surfaces on the request or body
+            // future, so it is not reported twice here.
+            let _ = conn.with_upgrades().await;
         });
         let mut req = Request::builder()
             .method(method)
@@ -454,5 +498,82 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.downcast_ref::<ConnectError>().is_some(), "{err}");
+    }
+
+    /// A stand-in for the daemon's attach endpoint: `POST /attach` with `Upgrade: tcp` is
+    /// answered `101`, then it sends back what it reads, upper-cased, until the client shuts
+    /// its write half down, and closes. Anything else is a 404 with a Docker error body.
+    async fn fake_attach_daemon(dir: &std::path::Path) -> PathBuf {
+        use hyper::service::service_fn;
+        use tokio::io::AsyncWriteExt;
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).unwrap();
+        let sock = dir.join("d.sock");
+        let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let svc = service_fn(|mut req: Request<Incoming>| async move {
+                        let mut resp = Response::builder().header("API-Version", "1.44");
+                        let upgrade = req.headers().get("Upgrade").is_some()
+                            && req.headers()["Connection"] == "Upgrade";
+                        if !(req.uri().path().ends_with("/attach") && upgrade) {
+                            resp = resp.status(404);
+                            let body = r#"{"message":"No such container: x"}"#;
+                            return resp.body(Full::new(Bytes::from(body)));
+                        }
+                        let on_upgrade = hyper::upgrade::on(&mut req);
+                        tokio::spawn(async move {
+                            let mut io = TokioIo::new(on_upgrade.await.unwrap());
+                            let mut buf = Vec::new();
+                            io.read_to_end(&mut buf).await.unwrap();
+                            io.write_all(&buf.to_ascii_uppercase()).await.unwrap();
+                            io.shutdown().await.unwrap();
+                        });
+                        resp.status(101)
+                            .header("Connection", "Upgrade")
+                            .header("Upgrade", "tcp")
+                            .body(Full::new(Bytes::new()))
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .with_upgrades()
+                        .await;
+                });
+            }
+        });
+        sock
+    }
+
+    #[tokio::test]
+    async fn hijacked_streams_carry_both_ways_and_half_close() {
+        use tokio::io::AsyncWriteExt;
+        let dir = std::env::temp_dir().join(format!("berth-cli-hijack-{}", std::process::id()));
+        let sock = fake_attach_daemon(&dir).await;
+        let client = Client::new(&format!("unix://{}", sock.display()), false).unwrap();
+        let mut conn = client
+            .hijack("/containers/x/attach", &[], empty())
+            .await
+            .unwrap();
+        conn.write_all(b"hello ").await.unwrap();
+        conn.write_all(b"daemon").await.unwrap();
+        // Our end of input is what lets the other side finish.
+        conn.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        conn.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"HELLO DAEMON");
+
+        let err = client
+            .hijack("/containers/x/start", &[], empty())
+            .await
+            .unwrap_err();
+        let daemon = err.downcast_ref::<DaemonError>().unwrap();
+        assert_eq!(daemon.status, 404);
+        assert_eq!(
+            err.to_string(),
+            "Error response from daemon: No such container: x"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -83,6 +83,15 @@ impl ConfigFile {
         &self.path
     }
 
+    /// The `detachKeys` setting (the default detach sequence for `run`, `start` and `exec`).
+    pub fn detach_keys(&self) -> Option<String> {
+        self.doc
+            .get("detachKeys")?
+            .as_str()
+            .filter(|k| !k.is_empty())
+            .map(str::to_string)
+    }
+
     /// The key under `auths` that matches `registry`'s hostname, if any.
     fn find_key(&self, registry: &str) -> Option<String> {
         let want = server_key(registry);

@@ -367,13 +367,17 @@ impl ListFormat {
 /// Aligns tab-separated cells like docker's tabwriter (minimum width 10, padding 3). The last
 /// cell of a line is not padded.
 pub fn tabwrite(text: &str) -> String {
-    const MIN_WIDTH: usize = 10;
-    const PADDING: usize = 3;
+    tabwrite_with(text, 10, 3)
+}
+
+/// Aligns tab-separated cells like Go's tabwriter with `min_width` and `padding`: each column
+/// is as wide as its widest cell plus the padding, and at least `min_width`.
+pub fn tabwrite_with(text: &str, min_width: usize, padding: usize) -> String {
     let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
     let mut widths: Vec<usize> = Vec::new();
     for cells in &lines {
         for (i, cell) in cells.iter().enumerate().take(cells.len().saturating_sub(1)) {
-            let w = (cell.chars().count() + PADDING).max(MIN_WIDTH);
+            let w = (cell.chars().count() + padding).max(min_width);
             if widths.len() <= i {
                 widths.push(w);
             } else {

@@ -9,13 +9,16 @@ mod commands;
 mod config;
 mod format;
 mod progress;
+mod stream;
+mod terminal;
+mod timestamp;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{daemon, image, login, system, Ctx};
+use commands::{container, daemon, image, inspect, login, system, volume, Ctx};
 
 pub const DEFAULT_HOST: &str = berth_daemon::DEFAULT_HOST;
 
@@ -66,6 +69,44 @@ enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(image::Command),
+    /// Create and run a new container from an image
+    Run(container::run::RunArgs),
+    /// Create a new container
+    Create(container::run::CreateArgs),
+    /// Start one or more stopped containers
+    Start(container::start::Args),
+    /// Stop one or more running containers
+    Stop(container::lifecycle::StopArgs),
+    /// Kill one or more running containers
+    Kill(container::lifecycle::KillArgs),
+    /// Restart one or more containers
+    Restart(container::lifecycle::StopArgs),
+    /// Remove one or more containers
+    Rm(container::lifecycle::RmArgs),
+    /// Pause all processes within one or more containers
+    Pause(container::lifecycle::ContainersArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(container::lifecycle::ContainersArgs),
+    /// Rename a container
+    Rename(container::lifecycle::RenameArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(container::lifecycle::ContainersArgs),
+    /// List containers
+    Ps(container::ps::Args),
+    /// Return low-level information on containers, images or volumes
+    Inspect(inspect::Args),
+    /// Fetch the logs of a container
+    Logs(container::logs::Args),
+    /// Execute a command in a running container
+    Exec(container::exec::Args),
+    /// Display the running processes of a container
+    Top(container::top::Args),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(container::Command),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volume::Command),
     /// Log in to a registry
     Login(login::LoginArgs),
     /// Log out from a registry
@@ -79,8 +120,21 @@ enum Command {
     Info(system::InfoArgs),
 }
 
+/// docker's status for a command line it cannot parse (the container's own codes are below it).
+const USAGE_ERROR: u8 = 125;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(USAGE_ERROR)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     let result = match cli.command {
         Command::Daemon(args) => daemon::run(args, cli.debug),
         command => {
@@ -130,6 +184,24 @@ async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Load(a) => image::load::run(ctx, a).await,
         Command::Import(a) => image::import::run(ctx, a).await,
         Command::Image(c) => image::run(ctx, c).await,
+        Command::Run(a) => container::run::run(ctx, a).await,
+        Command::Create(a) => container::run::create(ctx, a).await,
+        Command::Start(a) => container::start::run(ctx, a).await,
+        Command::Stop(a) => container::lifecycle::stop(ctx, a).await,
+        Command::Kill(a) => container::lifecycle::kill(ctx, a).await,
+        Command::Restart(a) => container::lifecycle::restart(ctx, a).await,
+        Command::Rm(a) => container::lifecycle::rm(ctx, a).await,
+        Command::Pause(a) => container::lifecycle::pause(ctx, a).await,
+        Command::Unpause(a) => container::lifecycle::unpause(ctx, a).await,
+        Command::Rename(a) => container::lifecycle::rename(ctx, a).await,
+        Command::Wait(a) => container::lifecycle::wait(ctx, a).await,
+        Command::Ps(a) => container::ps::run(ctx, a).await,
+        Command::Inspect(a) => inspect::run(ctx, a).await,
+        Command::Logs(a) => container::logs::run(ctx, a).await,
+        Command::Exec(a) => container::exec::run(ctx, a).await,
+        Command::Top(a) => container::top::run(ctx, a).await,
+        Command::Container(c) => container::run(ctx, c).await,
+        Command::Volume(c) => volume::run(ctx, c).await,
         Command::Login(a) => login::login(ctx, a).await,
         Command::Logout(a) => login::logout(ctx, a).await,
         Command::System(c) => system::run(ctx, c).await,

@@ -128,8 +128,12 @@ impl Default for TtySink {
 
 impl TtySink {
     pub fn new() -> Self {
+        Self::drawing_to(ProgressDrawTarget::stdout())
+    }
+
+    fn drawing_to(target: ProgressDrawTarget) -> Self {
         TtySink {
-            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stdout()),
+            multi: MultiProgress::with_draw_target(target),
             bars: HashMap::new(),
             text: ProgressStyle::with_template("{prefix}{msg}").expect("static template"),
             bar: ProgressStyle::with_template("{prefix}{msg} [{bar:50.=>-}] {bytes}/{total_bytes}")
@@ -275,6 +279,19 @@ pub fn stdout_sink(quiet: bool) -> Box<dyn Sink> {
     } else {
         Box::new(PlainSink {
             out: std::io::stdout(),
+        })
+    }
+}
+
+/// Progress on stderr, for pulls that are not the command's output (`run` pulling a missing
+/// image keeps stdout for the container).
+pub fn stderr_sink() -> Box<dyn Sink> {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        Box::new(TtySink::drawing_to(ProgressDrawTarget::stderr()))
+    } else {
+        Box::new(PlainSink {
+            out: std::io::stderr(),
         })
     }
 }

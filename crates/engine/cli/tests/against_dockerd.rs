@@ -3,186 +3,19 @@
 //!
 //! Needs root, `dockerd`, a `docker` CLI, busybox-static (for a base image), and optionally
 //! `docker-registry` and `htpasswd` for push, pull and login. Whatever is missing is reported on
-//! stderr and the affected part is skipped. Everything started here (dockerd, registries, their
+//! stderr and the affected part is skipped. `BERTH_IT_DAEMON=berth` runs the same checks against
+//! `berth daemon`. Everything started here (dockerd, registries, their
 //! directories) is stopped and removed when the test ends, also when it fails.
 
+mod common;
+
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
-const BERTH: &str = env!("CARGO_BIN_EXE_berth");
-
-fn find(names: &[&str]) -> Option<PathBuf> {
-    for name in names {
-        let p = Path::new(name);
-        if p.is_absolute() {
-            if p.exists() {
-                return Some(p.to_path_buf());
-            }
-            continue;
-        }
-        for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
-            if dir.join(name).is_file() {
-                return Some(dir.join(name));
-            }
-        }
-    }
-    None
-}
-
-/// Says why a check is skipped, on the real stderr (past the test harness's capture).
-fn skip(why: &str) {
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n!!!!! SKIPPING part of against_dockerd: {why} !!!!!\n"
-    );
-}
-
-/// A process we started, stopped by its pid (SIGTERM, then SIGKILL) when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let pid = self.0.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A scratch directory removed when dropped (after the processes using it, by field order).
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        // dockerd unmounts its overlays on shutdown; anything still mounted would make the
-        // removal fail, which we report rather than hide.
-        if let Err(e) = std::fs::remove_dir_all(&self.0) {
-            eprintln!("could not remove {}: {e}", self.0.display());
-        }
-    }
-}
-
-/// Host paths dockerd creates outside its data and exec roots (its identity key, its plugin
-/// socket directory); those that did not exist before the test are removed after it.
-struct HostLeftovers(Vec<PathBuf>);
-
-impl HostLeftovers {
-    fn record() -> Self {
-        let paths = ["/etc/docker/key.json", "/run/docker", "/etc/docker"];
-        HostLeftovers(
-            paths
-                .iter()
-                .map(PathBuf::from)
-                .filter(|p| !p.exists())
-                .collect(),
-        )
-    }
-}
-
-impl Drop for HostLeftovers {
-    fn drop(&mut self) {
-        for p in &self.0 {
-            let removed = if p.is_dir() {
-                std::fs::remove_dir_all(p)
-            } else {
-                std::fs::remove_file(p)
-            };
-            if let Err(e) = removed {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    eprintln!("could not remove {}: {e}", p.display());
-                }
-            }
-        }
-    }
-}
-
-struct Env {
-    host: String,
-    docker: PathBuf,
-    config: PathBuf,
-    dir: PathBuf,
-}
-
-impl Env {
-    fn berth(&self, args: &[&str]) -> Output {
-        self.berth_in(args, None)
-    }
-
-    fn berth_in(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
-        run(
-            Command::new(BERTH)
-                .args(["-H", &self.host, "--config"])
-                .arg(&self.config)
-                .args(args),
-            stdin,
-        )
-    }
-
-    fn docker(&self, args: &[&str]) -> Output {
-        run(
-            Command::new(&self.docker)
-                .args(["-H", &self.host, "--config"])
-                .arg(self.dir.join("docker-config"))
-                .args(args),
-            None,
-        )
-    }
-}
-
-fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> Output {
-    use std::io::Write;
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn");
-    if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input).unwrap();
-    }
-    child.wait_with_output().expect("wait")
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "failed: {}\nstdout: {}",
-        String::from_utf8_lossy(&o.stderr),
-        String::from_utf8_lossy(&o.stdout)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn err(o: &Output) -> String {
-    assert_eq!(o.status.code(), Some(1), "expected exit 1: {o:?}");
-    String::from_utf8(o.stderr.clone()).unwrap()
-}
-
-fn sorted_lines(s: &str) -> Vec<String> {
-    let mut v: Vec<String> = s.lines().map(str::to_string).collect();
-    v.sort();
-    v
-}
-
-fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !ready() {
-        assert!(Instant::now() < deadline, "{what} did not come up");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+use common::{
+    agree, err, find, ok, run, skip, sorted_lines, start_daemon, wait_for, Env, Proc, BERTH,
+};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -232,85 +65,12 @@ fn cannot_connect_is_reported_like_docker() {
         "Cannot connect to the berth daemon at unix:///nonexistent/berth.sock. Is the daemon running?\n"
     );
 }
-
 #[test]
 fn image_commands_match_the_docker_cli() {
-    let Some(dockerd) = find(&["dockerd"]) else {
-        return skip("dockerd is not installed (apt-get install -y docker.io)");
+    let Some(daemon) = start_daemon("it") else {
+        return;
     };
-    let Some(docker) = find(&["docker", "/usr/local/bin/docker"]) else {
-        return skip("no docker CLI to compare with");
-    };
-    if effective_uid() != 0 {
-        return skip("dockerd needs root");
-    }
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../scripts/make-busybox-rootfs.sh");
-    let leftovers = HostLeftovers::record();
-    let dir = PathBuf::from(format!("/tmp/berth-cli-it-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let scratch = Scratch(dir.clone());
-    let rootfs = dir.join("rootfs");
-    let made = Command::new("sh").arg(&script).arg(&rootfs).status();
-    if !made.is_ok_and(|s| s.success()) {
-        return skip("could not build a busybox rootfs with scripts/make-busybox-rootfs.sh");
-    }
-    let tarball = dir.join("bb.tar");
-    assert!(Command::new("tar")
-        .arg("-C")
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(&tarball)
-        .arg(".")
-        .status()
-        .unwrap()
-        .success());
-
-    let sock = dir.join("docker.sock");
-    let host = format!("unix://{}", sock.display());
-    let daemon = Proc(
-        Command::new(dockerd)
-            .arg("--data-root")
-            .arg(dir.join("data"))
-            .arg("--exec-root")
-            .arg(dir.join("exec"))
-            .arg("--pidfile")
-            .arg(dir.join("docker.pid"))
-            .args([
-                "-H",
-                &host,
-                "--bridge=none",
-                "--iptables=false",
-                "--ip6tables=false",
-            ])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("dockerd.log")).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let env = Env {
-        host: host.clone(),
-        docker,
-        config: dir.join("berth-config"),
-        dir: dir.clone(),
-    };
-    wait_for("dockerd", || env.berth(&["version"]).status.success());
-
-    exercise(&env, &tarball);
-    drop(daemon);
-    drop(scratch);
-    drop(leftovers);
-}
-
-fn effective_uid() -> u32 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|u| u.parse().ok())
-        .unwrap_or(u32::MAX)
+    exercise(&daemon.env, &daemon.tarball);
 }
 
 fn exercise(env: &Env, tarball: &Path) {
@@ -346,11 +106,7 @@ fn exercise(env: &Env, tarball: &Path) {
         ],
         vec!["images", "--format", "table {{.Repository}}\\t{{.ID}}"],
     ] {
-        assert_eq!(
-            sorted_lines(&ok(&env.berth(&args))),
-            sorted_lines(&ok(&env.docker(&args))),
-            "{args:?}"
-        );
+        agree(env, &args, sorted_lines);
     }
     let json = ok(&env.berth(&["images", "--format", "json", "bb:1"]));
     let row: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
@@ -374,17 +130,10 @@ fn exercise(env: &Env, tarball: &Path) {
         vec!["history", "-q", "bb:1"],
         vec!["system", "df"],
     ] {
-        assert_eq!(
-            ok(&env.berth(&args)).trim_end(),
-            ok(&env.docker(&args)).trim_end(),
-            "{args:?}"
-        );
+        agree(env, &args, |s| s.trim_end().to_string());
     }
     // The daemon lists images with equal creation times in no fixed order.
-    assert_eq!(
-        sorted_lines(&ok(&env.berth(&["system", "df", "-v"]))),
-        sorted_lines(&ok(&env.docker(&["system", "df", "-v"])))
-    );
+    agree(env, &["system", "df", "-v"], sorted_lines);
     assert_eq!(
         err(&env.berth(&["image", "inspect", "nope:1"])),
         err(&env.docker(&["image", "inspect", "nope:1"]))

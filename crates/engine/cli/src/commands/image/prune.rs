@@ -1,13 +1,10 @@
 //! `berth image prune [-a] [-f]`: `POST /images/prune`, after asking unless `-f`.
 
 use anyhow::Result;
-use hyper::Method;
 use serde::Deserialize;
 
 use super::rm::{report, DeleteResponseItem};
-use crate::client::{empty, read_json, Query};
-use crate::commands::{confirm, filters_json, print, Ctx};
-use crate::format::human_size;
+use crate::commands::{print, prune, prune_report, Ctx};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -32,18 +29,12 @@ pub struct PruneReport {
 }
 
 pub fn render(r: &PruneReport) -> String {
-    let mut out = String::new();
     let deleted = r.images_deleted.as_deref().unwrap_or_default();
-    if !deleted.is_empty() {
-        out.push_str("Deleted Images:\n");
-        out.push_str(&report(deleted, "untagged", "deleted"));
-        out.push('\n');
-    }
-    out.push_str(&format!(
-        "Total reclaimed space: {}\n",
-        human_size(r.space_reclaimed)
-    ));
-    out
+    prune_report(
+        "Images",
+        &report(deleted, "untagged", "deleted"),
+        r.space_reclaimed,
+    )
 }
 
 pub async fn run(ctx: &Ctx, args: Args) -> Result<()> {
@@ -52,25 +43,9 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<()> {
     } else {
         "WARNING! This will remove all dangling images."
     };
-    if !args.force && !confirm(warning)? {
-        anyhow::bail!("image prune has been cancelled");
-    }
     let mut filters = args.filter.clone();
     filters.push(format!("dangling={}", !args.all));
-    let mut query = Query::new();
-    if let Some(f) = filters_json(&filters)? {
-        query = query.add("filters", &f);
-    }
-    let resp = ctx
-        .client
-        .request(
-            Method::POST,
-            &format!("/images/prune{}", query.finish()),
-            &[],
-            empty(),
-        )
-        .await?;
-    let r: PruneReport = read_json(resp).await?;
+    let r: PruneReport = prune(ctx, "image", warning, args.force, &filters).await?;
     print(&render(&r))
 }
 

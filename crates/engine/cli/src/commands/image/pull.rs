@@ -26,6 +26,19 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<()> {
     if named.tag().is_none() && named.digest().is_none() && !args.quiet {
         print("Using default tag: latest\n")?;
     }
+    let mut sink = progress::stdout_sink(args.quiet);
+    pull(ctx, &reference, args.platform.as_deref(), sink.as_mut()).await?;
+    drop(sink);
+    print(&format!("{}\n", full_name(&reference)))
+}
+
+/// `POST /images/create?fromImage=..&tag=..` for `reference`, its progress shown on `sink`.
+pub async fn pull(
+    ctx: &Ctx,
+    reference: &Reference,
+    platform: Option<&str>,
+    sink: &mut dyn progress::Sink,
+) -> Result<()> {
     // Reference::parse gives every reference a tag or a digest; the digest wins, as in docker.
     let tag_or_digest = match reference.digest() {
         Some(d) => d.as_ref().to_string(),
@@ -34,10 +47,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let mut query = Query::new()
         .add("fromImage", &reference.familiar_repository())
         .add("tag", &tag_or_digest);
-    if let Some(p) = &args.platform {
+    if let Some(p) = platform {
         query = query.add("platform", p);
     }
-    let auth = super::registry_auth(ctx, &reference)?;
+    let auth = super::registry_auth(ctx, reference)?;
     let resp = ctx
         .client
         .request(
@@ -47,10 +60,8 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<()> {
             empty(),
         )
         .await?;
-    let mut sink = progress::stdout_sink(args.quiet);
-    progress::display(resp, sink.as_mut()).await?;
-    drop(sink);
-    print(&format!("{}\n", full_name(&reference)))
+    progress::display(resp, sink).await?;
+    Ok(())
 }
 
 /// `docker.io/library/busybox:latest`: how docker names what it pulled.

@@ -1,0 +1,363 @@
+//! What the tests that drive `berth` against a private dockerd share: finding the tools, a
+//! dockerd started with its own data, exec and pid paths on a socket in a scratch directory
+//! (stopped by its pid and removed when dropped), a busybox image tarball, and running `berth`
+//! and `docker` against it.
+
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+
+pub fn find(names: &[&str]) -> Option<PathBuf> {
+    for name in names {
+        let p = Path::new(name);
+        if p.is_absolute() {
+            if p.exists() {
+                return Some(p.to_path_buf());
+            }
+            continue;
+        }
+        for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+            if dir.join(name).is_file() {
+                return Some(dir.join(name));
+            }
+        }
+    }
+    None
+}
+
+/// Says why a check is skipped, on the real stderr (past the test harness's capture).
+pub fn skip(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n!!!!! SKIPPING part of against_dockerd: {why} !!!!!\n"
+    );
+}
+
+/// A process we started, stopped by its pid (SIGTERM, then SIGKILL) when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let pid = self.0.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A scratch directory removed when dropped (after the processes using it, by field order).
+pub struct Scratch(pub PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        // dockerd unmounts its overlays on shutdown; anything still mounted would make the
+        // removal fail, which we report rather than hide.
+        if let Err(e) = std::fs::remove_dir_all(&self.0) {
+            eprintln!("could not remove {}: {e}", self.0.display());
+        }
+    }
+}
+
+/// Host paths dockerd creates outside its data and exec roots (its identity key, its plugin
+/// socket directory); those that did not exist before the test are removed after it.
+pub struct HostLeftovers(Vec<PathBuf>);
+
+impl HostLeftovers {
+    pub fn record() -> Self {
+        let paths = ["/etc/docker/key.json", "/run/docker", "/etc/docker"];
+        HostLeftovers(
+            paths
+                .iter()
+                .map(PathBuf::from)
+                .filter(|p| !p.exists())
+                .collect(),
+        )
+    }
+}
+
+impl Drop for HostLeftovers {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let removed = if p.is_dir() {
+                std::fs::remove_dir_all(p)
+            } else {
+                std::fs::remove_file(p)
+            };
+            if let Err(e) = removed {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    eprintln!("could not remove {}: {e}", p.display());
+                }
+            }
+        }
+    }
+}
+
+pub struct Env {
+    pub host: String,
+    pub docker: PathBuf,
+    pub config: PathBuf,
+    pub dir: PathBuf,
+}
+
+impl Env {
+    pub fn berth(&self, args: &[&str]) -> Output {
+        self.berth_in(args, None)
+    }
+
+    pub fn berth_in(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        run(
+            Command::new(BERTH)
+                .args(["-H", &self.host, "--config"])
+                .arg(&self.config)
+                .args(args),
+            stdin,
+        )
+    }
+
+    pub fn docker(&self, args: &[&str]) -> Output {
+        self.docker_in(args, None)
+    }
+
+    pub fn docker_in(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        run(
+            Command::new(&self.docker)
+                .args(["-H", &self.host, "--config"])
+                .arg(self.dir.join("docker-config"))
+                .args(args),
+            stdin,
+        )
+    }
+}
+
+/// How long one `berth` or `docker` command may take before the test gives up on it.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs `cmd` with `stdin` (or none), collecting its output; a command that hangs is killed
+/// and fails the test.
+pub fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> Output {
+    use std::io::{Read, Write};
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    // Input and output are copied on threads of their own, so that neither waits on the other.
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        let input = input.to_vec();
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&input);
+        });
+    }
+    fn collect(mut from: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = from.read_to_end(&mut buf);
+            buf
+        })
+    }
+    let stdout = collect(child.stdout.take().expect("piped stdout"));
+    let stderr = collect(child.stderr.take().expect("piped stderr"));
+    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not finish in {COMMAND_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
+}
+
+pub fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "failed: {}\nstdout: {}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+pub fn err(o: &Output) -> String {
+    assert_eq!(o.status.code(), Some(1), "expected exit 1: {o:?}");
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+/// Runs `args` on both CLIs until their outputs, seen through `view`, agree (a time such as "2
+/// seconds ago" can tick over between the two runs), and returns ours; fails after 5 tries.
+pub fn agree<T: PartialEq + std::fmt::Debug>(
+    env: &Env,
+    args: &[&str],
+    view: impl Fn(&str) -> T,
+) -> T {
+    let mut last = None;
+    for _ in 0..5 {
+        let (ours, theirs) = (view(&ok(&env.berth(args))), view(&ok(&env.docker(args))));
+        if ours == theirs {
+            return ours;
+        }
+        last = Some((ours, theirs));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (ours, theirs) = last.expect("tried");
+    panic!("{args:?}\nberth:  {ours:?}\ndocker: {theirs:?}");
+}
+
+pub fn sorted_lines(s: &str) -> Vec<String> {
+    let mut v: Vec<String> = s.lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+pub fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready() {
+        assert!(Instant::now() < deadline, "{what} did not come up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+pub fn effective_uid() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|u| u.parse().ok())
+        .unwrap_or(u32::MAX)
+}
+
+/// A private daemon and what the tests need around it. Dropping it stops the daemon by its
+/// pid, then removes its directories and the host paths it created (fields drop in this order).
+pub struct Daemon {
+    pub env: Env,
+    /// A tarball of a busybox root filesystem (`docker import` makes an image of it).
+    pub tarball: PathBuf,
+    daemon: Proc,
+    scratch: Vec<Scratch>,
+    leftovers: HostLeftovers,
+}
+
+/// Which daemon the tests drive: Debian's dockerd, or with `BERTH_IT_DAEMON=berth` berth's own
+/// (`berth daemon`, with berth-runc and berth-monitor built next to it), so that the same
+/// checks judge both.
+fn berth_daemon_wanted() -> bool {
+    std::env::var("BERTH_IT_DAEMON").as_deref() == Ok("berth")
+}
+
+/// Starts the daemon in `/tmp/berth-cli-<tag>-<pid>`, or says why it cannot and returns `None`
+/// (no dockerd, no docker CLI to compare with, not root, no busybox).
+pub fn start_daemon(tag: &str) -> Option<Daemon> {
+    let berth = berth_daemon_wanted();
+    let dockerd = find(&["dockerd"]);
+    if dockerd.is_none() && !berth {
+        skip("dockerd is not installed (apt-get install -y docker.io)");
+        return None;
+    }
+    let Some(docker) = find(&["docker", "/usr/local/bin/docker"]) else {
+        skip("no docker CLI to compare with");
+        return None;
+    };
+    if effective_uid() != 0 {
+        skip("the daemon needs root");
+        return None;
+    }
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../scripts/make-busybox-rootfs.sh");
+    let leftovers = HostLeftovers::record();
+    let dir = PathBuf::from(format!("/tmp/berth-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // berth's monitors bind sockets under the exec root, whose paths must stay short.
+    let exec_root = if berth {
+        PathBuf::from(format!("/tmp/bci{}", std::process::id()))
+    } else {
+        dir.join("exec")
+    };
+    let mut scratch = vec![Scratch(dir.clone())];
+    if berth {
+        scratch.push(Scratch(exec_root.clone()));
+    }
+    let rootfs = dir.join("rootfs");
+    let made = Command::new("sh").arg(&script).arg(&rootfs).status();
+    if !made.is_ok_and(|s| s.success()) {
+        skip("could not build a busybox rootfs with scripts/make-busybox-rootfs.sh");
+        return None;
+    }
+    let tarball = dir.join("bb.tar");
+    assert!(Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tarball)
+        .arg(".")
+        .status()
+        .unwrap()
+        .success());
+
+    let sock = dir.join("docker.sock");
+    let host = format!("unix://{}", sock.display());
+    let mut cmd = match &dockerd {
+        Some(dockerd) if !berth => {
+            let mut cmd = Command::new(dockerd);
+            cmd.arg("--pidfile").arg(dir.join("docker.pid")).args([
+                "--bridge=none",
+                "--iptables=false",
+                "--ip6tables=false",
+            ]);
+            cmd
+        }
+        _ => {
+            let mut cmd = Command::new(BERTH);
+            cmd.arg("daemon");
+            cmd
+        }
+    };
+    let daemon = Proc(
+        cmd.args(["-H", &host, "--data-root"])
+            .arg(dir.join("data"))
+            .arg("--exec-root")
+            .arg(&exec_root)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("daemon.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let env = Env {
+        host,
+        docker,
+        config: dir.join("berth-config"),
+        dir: dir.clone(),
+    };
+    wait_for("the daemon", || env.berth(&["version"]).status.success());
+    Some(Daemon {
+        env,
+        tarball,
+        daemon,
+        scratch,
+        leftovers,
+    })
+}
