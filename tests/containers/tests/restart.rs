@@ -252,9 +252,14 @@ fn exits_while_the_daemon_is_down_are_recorded() -> Result<()> {
     }
     e.restart()?;
 
-    let state = e.container(&quits)?["State"].clone();
+    // The monitor may still be recording the exit as the daemon comes back:
+    // the daemon must learn of it within moments.
+    let state = e
+        .wait_for_status(&quits, "exited", Duration::from_secs(10))
+        .with_context(|| format!("{quits} exited while the daemon was down"))?["State"]
+        .clone();
     ensure!(
-        state["Status"] == "exited" && state["ExitCode"] == 42 && state["Running"] == false,
+        state["ExitCode"] == 42 && state["Running"] == false,
         "a container that exited 42 while the daemon was down: {state}"
     );
     ensure!(
@@ -263,7 +268,10 @@ fn exits_while_the_daemon_is_down_are_recorded() -> Result<()> {
             .is_some_and(|s| !s.starts_with("0001")),
         "FinishedAt: {state}"
     );
-    let state = e.container(&killed)?["State"].clone();
+    let state = e
+        .wait_for_status(&killed, "exited", Duration::from_secs(10))
+        .with_context(|| format!("{killed} was killed while the daemon was down"))?["State"]
+        .clone();
     ensure!(
         state["Status"] == "exited" && state["ExitCode"] == 137,
         "a container killed meanwhile: {state}"
