@@ -279,6 +279,10 @@ impl ContainerService {
         let cfg = &exec.config;
         p.set_args(cfg.cmd.clone());
         p.set_terminal(Some(cfg.tty == Some(true)));
+        p.set_console_size(crate::spec::console_size(
+            cfg.console_size.as_deref(),
+            cfg.tty == Some(true),
+        ));
         let mut env = p.env().clone().unwrap_or_default();
         for kv in cfg.env.iter().flatten() {
             let key = kv.split('=').next().unwrap_or(kv);

@@ -67,6 +67,19 @@ pub fn privileged_capabilities(uid: u32) -> Result<oci_spec::runtime::LinuxCapab
     Ok(caps::process_capabilities(&caps::current()?, uid))
 }
 
+/// The terminal's first size (`HostConfig.ConsoleSize`, `[height, width]`), so a shell
+/// draws right before the first resize arrives.
+pub fn console_size(size: Option<&[usize]>, tty: bool) -> Option<oci_spec::runtime::Box> {
+    match size {
+        Some([h, w]) if tty && *h > 0 && *w > 0 => oci_spec::runtime::BoxBuilder::default()
+            .height(*h as u64)
+            .width(*w as u64)
+            .build()
+            .ok(),
+        _ => None,
+    }
+}
+
 /// The OCI runtime-spec version written.
 pub const OCI_VERSION: &str = "1.2.0";
 
@@ -292,7 +305,10 @@ pub(crate) fn build_on(input: &SpecInput, host: &Host) -> Result<Spec> {
     let rlimits = process::rlimits(hc.ulimits.as_deref().unwrap_or_default())?;
     process
         .set_terminal(Some(config.tty.unwrap_or(false)))
-        .set_console_size(None)
+        .set_console_size(console_size(
+            hc.console_size.as_deref(),
+            config.tty == Some(true),
+        ))
         .set_user(process_user)
         .set_args(Some(args))
         .set_command_line(None)
