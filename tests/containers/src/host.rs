@@ -11,14 +11,10 @@ use nix::unistd::Pid;
 /// The root of the cgroup hierarchies.
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
-/// The `State:` letter of a process (`R`, `S`, `Z`, ...), if it exists.
-pub fn state(pid: i32) -> Option<char> {
-    status_field(pid, "State").and_then(|s| s.chars().next())
-}
-
-/// A process that exists and is not a zombie.
+/// A process that exists and is not a zombie (its `State:` is not Z or X).
 pub fn alive(pid: i32) -> bool {
-    matches!(state(pid), Some(s) if s != 'Z' && s != 'X')
+    let state = status_field(pid, "State").and_then(|s| s.chars().next());
+    matches!(state, Some(s) if s != 'Z' && s != 'X')
 }
 
 /// One field of /proc/<pid>/status (`NoNewPrivs`, `CapEff`, ...), trimmed.
@@ -52,22 +48,6 @@ pub fn processes() -> Vec<(i32, String)> {
         .filter(|pid| alive(*pid))
         .filter_map(|pid| Some((pid, cmdline(pid)?)))
         .collect()
-}
-
-/// The children of `pid` (from /proc/<pid>/task/*/children).
-pub fn children(pid: i32) -> Vec<i32> {
-    let mut found = Vec::new();
-    if let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) {
-        for task in tasks.flatten() {
-            if let Ok(text) = fs::read_to_string(task.path().join("children")) {
-                found.extend(
-                    text.split_whitespace()
-                        .filter_map(|p| p.parse::<i32>().ok()),
-                );
-            }
-        }
-    }
-    found
 }
 
 /// Sends `signal` to `pid`.

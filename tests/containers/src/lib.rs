@@ -15,10 +15,10 @@
 pub mod host;
 
 use std::ffi::OsStr;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -189,7 +189,7 @@ impl Engine {
         )
     }
 
-    /// Starts `docker <args>` in the background (stdin piped), for clients
+    /// Starts `docker <args>` in the background, for clients
     /// that run alongside the test: `logs -f`, `attach`, `stats`.
     pub fn spawn_docker(&self, args: &[&str]) -> Result<Background> {
         Background::spawn(self.docker_command(args))
@@ -264,28 +264,22 @@ pub fn ensure_contains(haystack: &str, needle: &str, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// A JSON value at a path (`["State", "Status"]`).
-pub fn at<'a>(value: &'a Value, path: &[&str]) -> &'a Value {
-    path.iter().fold(value, |v, key| &v[*key])
-}
-
 /// A client running alongside the test, its output collected as it comes;
 /// killed (by its pid) if still running when dropped.
 pub struct Background {
     child: Child,
     line: String,
-    stdin: Option<ChildStdin>,
     stdout: Arc<Mutex<Vec<u8>>>,
     stderr: Arc<Mutex<Vec<u8>>>,
     readers: Vec<JoinHandle<()>>,
 }
 
 impl Background {
-    /// Spawns `command` with stdin, stdout and stderr piped.
+    /// Spawns `command` with stdout and stderr piped, stdin empty.
     pub fn spawn(mut command: Command) -> Result<Background> {
         let line = cmd::describe(&command);
         command
-            .stdin(Stdio::piped())
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = command
@@ -301,18 +295,12 @@ impl Background {
             readers.push(collect(pipe, stderr.clone()));
         }
         Ok(Background {
-            stdin: child.stdin.take(),
             child,
             line,
             stdout,
             stderr,
             readers,
         })
-    }
-
-    /// The process ID of the client.
-    pub fn pid(&self) -> i32 {
-        self.child.id() as i32
     }
 
     /// What it wrote to stdout so far.
@@ -323,19 +311,6 @@ impl Background {
     /// What it wrote to stderr so far.
     pub fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.stderr.lock().expect("reader lock")).into_owned()
-    }
-
-    /// Writes to its stdin.
-    pub fn write_stdin(&mut self, bytes: &[u8]) -> Result<()> {
-        let stdin = self.stdin.as_mut().context("stdin is closed")?;
-        stdin.write_all(bytes)?;
-        stdin.flush()?;
-        Ok(())
-    }
-
-    /// Closes its stdin (end of input).
-    pub fn close_stdin(&mut self) {
-        self.stdin = None;
     }
 
     /// Waits until stdout contains `needle`.
@@ -361,7 +336,6 @@ impl Background {
 
     /// Waits for it to exit by itself within `timeout`; its outcome.
     pub fn wait(mut self, timeout: Duration) -> Result<Outcome> {
-        self.stdin = None;
         let deadline = Instant::now() + timeout;
         let status = loop {
             if let Some(status) = self.child.try_wait()? {
