@@ -433,35 +433,7 @@ fn format_g(v: f64, p: usize) -> String {
     }
 }
 
-/// go-units' HumanDuration: "Less than a second", "About a minute", "3 hours", "2 weeks", ...
-pub fn human_duration(secs: i64) -> String {
-    let seconds = secs;
-    let minutes = secs / 60;
-    let hours = ((secs as f64) / 3600.0 + 0.5) as i64;
-    if seconds < 1 {
-        "Less than a second".to_string()
-    } else if seconds == 1 {
-        "1 second".to_string()
-    } else if seconds < 60 {
-        format!("{seconds} seconds")
-    } else if minutes == 1 {
-        "About a minute".to_string()
-    } else if minutes < 60 {
-        format!("{minutes} minutes")
-    } else if hours == 1 {
-        "About an hour".to_string()
-    } else if hours < 48 {
-        format!("{hours} hours")
-    } else if hours < 24 * 7 * 2 {
-        format!("{} days", hours / 24)
-    } else if hours < 24 * 30 * 2 {
-        format!("{} weeks", hours / 24 / 7)
-    } else if hours < 24 * 365 * 2 {
-        format!("{} months", hours / 24 / 30)
-    } else {
-        format!("{} years", secs / 3600 / 24 / 365)
-    }
-}
+pub use berth_core::units::human_duration;
 
 /// "3 hours ago" for a unix timestamp, relative to `now`.
 pub fn since(created: i64, now: i64) -> String {
@@ -593,22 +565,6 @@ mod tests {
         assert_eq!(human_size_precision(123_456_789.0, 3), "123MB");
         assert_eq!(human_size(4_261_234), "4.261MB");
         assert_eq!(human_size(2_100_000_000), "2.1GB");
-    }
-
-    #[test]
-    fn durations_like_go_units() {
-        assert_eq!(human_duration(0), "Less than a second");
-        assert_eq!(human_duration(1), "1 second");
-        assert_eq!(human_duration(59), "59 seconds");
-        assert_eq!(human_duration(60), "About a minute");
-        assert_eq!(human_duration(45 * 60), "45 minutes");
-        assert_eq!(human_duration(3600), "About an hour");
-        assert_eq!(human_duration(5 * 3600), "5 hours");
-        assert_eq!(human_duration(3 * 86400), "3 days");
-        assert_eq!(human_duration(20 * 86400), "2 weeks");
-        assert_eq!(human_duration(100 * 86400), "3 months");
-        assert_eq!(human_duration(800 * 86400), "2 years");
-        assert_eq!(since(100, 160), "About a minute ago");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 pub mod digest;
 pub mod error;
 pub mod reference;
+pub mod units;
 
 pub use digest::{sha256_digest, Digest};
 pub use error::{ErrorKind, HasKind};

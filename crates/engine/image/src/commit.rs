@@ -8,10 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::{ImageError, Result};
 use crate::import::apply_change;
-use crate::manifest::{
-    OCI_CONFIG, OCI_LAYER_TAR, OCI_LAYER_TAR_GZIP, OCI_LAYER_TAR_ZSTD, OCI_MANIFEST,
-};
-use crate::metadata::{ImageRecord, ManifestRef};
+use crate::manifest::{OCI_LAYER_TAR, OCI_LAYER_TAR_GZIP, OCI_LAYER_TAR_ZSTD};
 use crate::service::{manifest_layers, ImageService};
 
 /// What a commit records besides the layer.
@@ -105,9 +102,6 @@ impl ImageService {
         if !req.comment.is_empty() {
             doc.insert("comment".into(), json!(req.comment));
         }
-        let cfg_bytes = serde_json::to_vec(&Value::Object(doc)).expect("json serializes");
-        let id = self.content.put(&cfg_bytes, None)?;
-
         let mut layers: Vec<Value> = parent_layers
             .layers
             .iter()
@@ -115,33 +109,16 @@ impl ImageService {
             .collect();
         layers
             .push(json!({"mediaType": OCI_LAYER_TAR, "digest": diff_id.to_string(), "size": size}));
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": id.to_string(), "size": cfg_bytes.len()},
-            "layers": layers,
-        });
-        let manifest_bytes = serde_json::to_vec(&manifest).expect("json serializes");
-        let manifest_digest = self.content.put(&manifest_bytes, None)?;
         let added = self
             .snapshots
             .usage(chain.as_ref())
             .map(|u| u.size)
             .unwrap_or(size);
-        self.record_image(
-            ImageRecord {
-                id: id.clone(),
-                manifest: ManifestRef {
-                    digest: manifest_digest,
-                    media_type: OCI_MANIFEST.into(),
-                    size: manifest_bytes.len() as u64,
-                },
-                index: None,
-                created: crate::time::now_nanos() / 1_000_000_000,
-                size: parent_rec.size + added,
-                last_tag_time: req.reference.map(|_| crate::time::now_nanos()),
-            },
-            req.reference.into_iter().cloned().collect(),
+        let id = self.store_image(
+            &Value::Object(doc),
+            layers,
+            parent_rec.size + added,
+            req.reference,
         )?;
         Ok(id)
     }

@@ -94,21 +94,35 @@ impl ImageService {
             "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]},
             "history": [{"created": now, "comment": comment}],
         });
-        let cfg_bytes = serde_json::to_vec(&cfg).expect("json serializes");
-        let id = self.content.put(&cfg_bytes, None)?;
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": id.to_string(), "size": cfg_bytes.len()},
-            "layers": [{"mediaType": OCI_LAYER_TAR, "digest": diff_id.to_string(), "size": size}],
-        });
-        let manifest_bytes = serde_json::to_vec(&manifest).expect("json serializes");
-        let manifest_digest = self.content.put(&manifest_bytes, None)?;
         let usage = self
             .snapshots
             .usage(diff_id.as_ref())
             .map(|u| u.size)
             .unwrap_or(size);
+        let layers =
+            vec![json!({"mediaType": OCI_LAYER_TAR, "digest": diff_id.to_string(), "size": size})];
+        self.store_image(&cfg, layers, usage, reference)
+    }
+
+    /// Stores an image config and an OCI manifest of it and `layers` (descriptors), and
+    /// records the image (`size`: its unpacked size) with `reference` as its tag.
+    pub(crate) fn store_image(
+        &self,
+        config: &Value,
+        layers: Vec<Value>,
+        size: u64,
+        reference: Option<&Reference>,
+    ) -> Result<Digest> {
+        let cfg_bytes = serde_json::to_vec(config).expect("json serializes");
+        let id = self.content.put(&cfg_bytes, None)?;
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": id.to_string(), "size": cfg_bytes.len()},
+            "layers": layers,
+        });
+        let manifest_bytes = serde_json::to_vec(&manifest).expect("json serializes");
+        let manifest_digest = self.content.put(&manifest_bytes, None)?;
         self.record_image(
             ImageRecord {
                 id: id.clone(),
@@ -119,7 +133,7 @@ impl ImageService {
                 },
                 index: None,
                 created: crate::time::now_nanos() / 1_000_000_000,
-                size: usage,
+                size,
                 last_tag_time: reference.map(|_| crate::time::now_nanos()),
             },
             reference.into_iter().cloned().collect(),

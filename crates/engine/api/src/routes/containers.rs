@@ -85,35 +85,7 @@ fn secs_of(rfc3339: &str) -> i64 {
     berth_image::time::parse_rfc3339_secs(rfc3339).unwrap_or(0)
 }
 
-/// Go's `units.HumanDuration`, which `docker ps` statuses are made of.
-pub fn human_duration(secs: i64) -> String {
-    let s = secs.max(0);
-    let minutes = s / 60;
-    let hours = (s as f64 / 3600.0).round() as i64;
-    if s < 1 {
-        "Less than a second".into()
-    } else if s == 1 {
-        "1 second".into()
-    } else if s < 60 {
-        format!("{s} seconds")
-    } else if minutes == 1 {
-        "About a minute".into()
-    } else if minutes < 60 {
-        format!("{minutes} minutes")
-    } else if hours == 1 {
-        "About an hour".into()
-    } else if hours < 48 {
-        format!("{hours} hours")
-    } else if hours < 24 * 7 * 2 {
-        format!("{} days", hours / 24)
-    } else if hours < 24 * 30 * 2 {
-        format!("{} weeks", hours / 24 / 7)
-    } else if hours < 24 * 365 * 2 {
-        format!("{} months", hours / 24 / 30)
-    } else {
-        format!("{} years", hours / 24 / 365)
-    }
-}
+use berth_core::units::human_duration;
 
 /// The `Status` column of `docker ps`.
 fn status_text(rec: &ContainerRecord) -> String {
@@ -622,21 +594,4 @@ pub async fn top(backend: &Arc<Backend>, name: &str, q: &Query) -> HandlerResult
         StatusCode::OK,
         &json!({"Titles": titles, "Processes": procs}),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn human_durations_read_like_go() {
-        assert_eq!(human_duration(0), "Less than a second");
-        assert_eq!(human_duration(1), "1 second");
-        assert_eq!(human_duration(59), "59 seconds");
-        assert_eq!(human_duration(60), "About a minute");
-        assert_eq!(human_duration(600), "10 minutes");
-        assert_eq!(human_duration(3600), "About an hour");
-        assert_eq!(human_duration(5 * 3600), "5 hours");
-        assert_eq!(human_duration(3 * 86400), "3 days");
-    }
 }

@@ -50,24 +50,7 @@ pub(crate) fn environment(
     env
 }
 
-/// The ulimits Docker accepts (go-units' table; `as` is deliberately absent there).
-const ULIMITS: [&str; 15] = [
-    "core",
-    "cpu",
-    "data",
-    "fsize",
-    "locks",
-    "memlock",
-    "msgqueue",
-    "nice",
-    "nofile",
-    "nproc",
-    "rss",
-    "rtprio",
-    "rttime",
-    "sigpending",
-    "stack",
-];
+use berth_core::units::ULIMITS;
 
 fn rlimit(u: &ResourcesUlimits) -> Result<PosixRlimit> {
     let name = u.name.as_deref().unwrap_or_default().to_lowercase();

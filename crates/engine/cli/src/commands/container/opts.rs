@@ -630,23 +630,7 @@ pub struct Ulimit {
     pub hard: i64,
 }
 
-const ULIMIT_NAMES: [&str; 15] = [
-    "core",
-    "cpu",
-    "data",
-    "fsize",
-    "locks",
-    "memlock",
-    "msgqueue",
-    "nice",
-    "nofile",
-    "nproc",
-    "rss",
-    "rtprio",
-    "rttime",
-    "sigpending",
-    "stack",
-];
+use berth_core::units::ULIMITS as ULIMIT_NAMES;
 
 /// go-units' `ParseUlimit`: `name=soft[:hard]`, hard defaulting to soft.
 pub fn parse_ulimit(s: &str) -> std::result::Result<Ulimit, String> {
