@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 cargo build --release -p berth-runc -p berth -p berth-monitor
-bin=$PWD/target/release
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release
 demo=$(mktemp -d /tmp/berth-demo.XXXXXX)
 # Running state (monitor sockets) wants a short path on tmpfs, as /run/berth is.
 run=$(mktemp -d /run/berth-demo.XXXXXX)

@@ -139,7 +139,22 @@ pub async fn archive_put(
     q: &Query,
     req: Request<Incoming>,
 ) -> HandlerResult {
-    let path = archive_path(q)?;
+    let early = match archive_path(q) {
+        Ok(path) => match backend.containers.get(name) {
+            Ok(_) => Ok(path),
+            Err(e) => Err(ApiError::from_kind(&e)),
+        },
+        Err(e) => Err(e),
+    };
+    let path = match early {
+        Ok(p) => p,
+        Err(e) => {
+            // Read what the client is still sending (as Go's server does, up to a point)
+            // so it gets the answer rather than a broken pipe.
+            let _ = body::collect(req.into_body(), 8 << 20).await;
+            return Err(e);
+        }
+    };
     let svc = backend.containers.clone();
     let name = name.to_string();
     let reader = body::reader(req.into_body());
