@@ -3,6 +3,10 @@
 //! the image), `system df`, `system prune`, and `rmi` of an image in use.
 
 use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::thread;
+use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use berth_container_tests::{cmd, ensure_contains, unique, Engine, BUSYBOX};
@@ -124,6 +128,48 @@ fn cp_into_and_out_of_stopped_and_running_containers() -> Result<()> {
             &format!("cp to an unknown container, attempt {attempt}"),
         )?;
     }
+    slow_upload_to_an_unknown_container(&e)
+}
+
+/// The race above made certain: an upload whose body comes late, chunked as
+/// the CLI sends it. Docker's server answers 404 and keeps reading the (small)
+/// body, so the client can finish sending and then read the answer; a daemon
+/// that closes at once makes the client's write fail (EPIPE), which the CLI
+/// reports instead of the 404.
+fn slow_upload_to_an_unknown_container(e: &Engine) -> Result<()> {
+    let chunk = |len: usize| format!("{len:x}\r\n{}\r\n", "\0".repeat(len));
+    let mut stream = UnixStream::connect(e.socket())?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    // Headers, then the body in pieces, as the CLI's tar writer produces it.
+    write!(
+        stream,
+        "PUT /containers/nosuchcontainer/archive?path=/tmp HTTP/1.1\r\nHost: berth\r\n\
+         Content-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )?;
+    for (i, piece) in [chunk(512), chunk(1536), "0\r\n\r\n".to_string()]
+        .iter()
+        .enumerate()
+    {
+        thread::sleep(Duration::from_millis(100));
+        stream.write_all(piece.as_bytes()).with_context(|| {
+            format!(
+                "the daemon closed the connection before reading the upload it refused (piece {i})"
+            )
+        })?;
+    }
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&reply).contains("No such container") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => reply.extend_from_slice(&buf[..n]),
+        }
+    }
+    let reply = String::from_utf8_lossy(&reply);
+    ensure!(
+        reply.starts_with("HTTP/1.1 404") && reply.contains("No such container: nosuchcontainer"),
+        "a slow upload to an unknown container: {reply:?}"
+    );
     Ok(())
 }
 
