@@ -707,8 +707,12 @@ impl ContainerService {
         });
         let svc = self.clone();
         let c2 = c.clone();
+        let keep = rec.host_config.auto_remove != Some(true);
         let _ = tokio::task::spawn_blocking(move || {
-            let _ = rec_save(&c2, &svc.container_dir(&c2.id));
+            // A `--rm` container's record is about to go: no need to write it first.
+            if keep {
+                let _ = rec_save(&c2, &svc.container_dir(&c2.id));
+            }
             svc.teardown_task(&c2, &dir);
         })
         .await;

@@ -96,6 +96,8 @@ fn open_containers(
         runtime: berth_container::runtime::Runtime {
             path: runtime,
             root: opts.exec_root.join("runtime"),
+            // berth-runc found next to this binary is this build's: its library is ours.
+            in_process: opts.runtime.is_none(),
         },
         init: find_program("docker-init").or_else(|| {
             let t = PathBuf::from("/usr/bin/tini-static");
