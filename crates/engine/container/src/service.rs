@@ -155,18 +155,19 @@ impl ContainerService {
         Ok(svc)
     }
 
-    /// After [`open`](Self::open), inside the async runtime: reconnects to running
-    /// containers' monitors and applies restart policies.
-    pub fn restore(self: &Arc<Self>) {
+    /// After [`open`](Self::open), inside the async runtime and before the API answers:
+    /// the exits of containers whose process ended while the daemon was away are recorded
+    /// (so the first inspect already tells), running containers' monitors are watched
+    /// again, and restart policies apply.
+    pub async fn restore(self: &Arc<Self>) {
         for c in self.all() {
             let rec = c.record();
             let dir = self.monitor_dir(&c.id);
             if rec.state.status.is_live() || rec.state.status == Status::Restarting {
-                if monitor::alive(&dir) {
+                if monitor::alive(&dir) && monitor::read_exit(&dir).is_none() {
                     self.spawn_exit_watcher(c.clone(), dir);
                 } else {
-                    let svc = self.clone();
-                    tokio::spawn(async move { svc.on_exit(&c).await });
+                    self.on_exit(&c).await;
                 }
             } else if wants_restart_at_boot(&rec) {
                 let svc = self.clone();

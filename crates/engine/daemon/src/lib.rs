@@ -167,7 +167,7 @@ pub fn run(opts: DaemonOptions) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     rt.block_on(async move {
         // Running containers are found again through their monitors; restart policies apply.
-        containers.restore();
+        containers.restore().await;
         let mut servers = Vec::new();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         for path in &sockets {
