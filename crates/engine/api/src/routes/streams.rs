@@ -224,9 +224,22 @@ pub async fn attach(
     let svc = backend.containers.clone();
     let c = svc.get(name).map_err(|e| ApiError::from_kind(&e))?;
     let rec = c.record();
-    if !q.flag("stream") && !q.flag("logs") {
+    if q.flag("logs") {
+        // Replaying the log before the live stream: not done by berth (docker attach and
+        // start -a never ask; `docker logs` is the way).
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "attach with logs=1 is not implemented by berth: use GET /containers/{id}/logs",
+        ));
+    }
+    if !q.flag("stream") {
         return Err(ApiError::bad_request(
             "at least one of stream or logs must be set",
+        ));
+    }
+    if !wants_upgrade(&req) {
+        return Err(ApiError::bad_request(
+            "attach needs a connection upgrade (Connection: Upgrade, Upgrade: tcp)",
         ));
     }
     let tty = rec.config.tty == Some(true);
@@ -256,7 +269,6 @@ pub async fn attach(
         Some(c.wait_for_start())
     };
     let dir = svc.monitor_dir(&c.id);
-    let upgrade = wants_upgrade(&req);
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         let (dir, ready) = match pending {
@@ -275,11 +287,6 @@ pub async fn attach(
             bridge(up, conn, Vec::new(), session, None).await;
         }
     });
-    if !upgrade {
-        return Err(ApiError::bad_request(
-            "attach needs a connection upgrade (Connection: Upgrade, Upgrade: tcp)",
-        ));
-    }
     Ok(hijack_response(tty, true))
 }
 
