@@ -52,10 +52,9 @@ impl Backend {
     pub fn emit_volume(&self, name: &str, action: &str) {
         let mut attrs = std::collections::BTreeMap::new();
         attrs.insert("driver".to_string(), "local".to_string());
-        let _ = self
-            .containers
+        self.containers
             .events
-            .send(berth_container::events::Event::new(
+            .publish(berth_container::events::Event::new(
                 "volume", action, name, attrs,
             ));
     }

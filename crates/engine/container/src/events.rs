@@ -1,8 +1,10 @@
 //! Engine events as `GET /events` streams them (Docker's `events.Message`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
 
 use serde::Serialize;
+use tokio::sync::broadcast;
 
 use crate::record::ContainerRecord;
 
@@ -74,5 +76,64 @@ impl Event {
         e.id = Some(rec.id.clone());
         e.from = Some(rec.image.clone());
         e
+    }
+}
+
+/// How many past events `GET /events?since=` can replay (Docker keeps 256).
+const KEPT: usize = 256;
+
+/// The engine's event stream: the latest events kept for `since`, and live subscribers.
+pub struct EventLog {
+    tx: broadcast::Sender<Event>,
+    recent: Mutex<VecDeque<Event>>,
+}
+
+impl Default for EventLog {
+    fn default() -> Self {
+        EventLog {
+            tx: broadcast::channel(1024).0,
+            recent: Mutex::new(VecDeque::with_capacity(KEPT)),
+        }
+    }
+}
+
+impl EventLog {
+    pub fn publish(&self, e: Event) {
+        let mut recent = self.recent.lock().expect("events lock");
+        if recent.len() == KEPT {
+            recent.pop_front();
+        }
+        recent.push_back(e.clone());
+        let _ = self.tx.send(e);
+    }
+
+    /// The kept events and a subscription to the ones after them, with no gap and no
+    /// event twice.
+    pub fn subscribe(&self) -> (Vec<Event>, broadcast::Receiver<Event>) {
+        let recent = self.recent.lock().expect("events lock");
+        (recent.iter().cloned().collect(), self.tx.subscribe())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_keeps_the_latest_and_hands_over_without_gaps() {
+        let log = EventLog::default();
+        for i in 0..300 {
+            log.publish(Event::new(
+                "volume",
+                "create",
+                &format!("v{i}"),
+                BTreeMap::new(),
+            ));
+        }
+        let (past, mut rx) = log.subscribe();
+        assert_eq!(past.len(), KEPT);
+        assert_eq!(past[0].actor.id, "v44");
+        log.publish(Event::new("volume", "destroy", "v299", BTreeMap::new()));
+        assert_eq!(rx.try_recv().unwrap().action, "destroy");
     }
 }

@@ -10,10 +10,10 @@ use std::time::Duration;
 use berth_image::ImageService;
 use berth_volume::VolumeStore;
 use bollard_stubs::models::{ContainerConfig, HostConfig, RestartPolicyNameEnum};
-use tokio::sync::{broadcast, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use crate::error::{ContainerError, Result};
-use crate::events::Event;
+use crate::events::{Event, EventLog};
 use crate::monitor::{self, Conn, Launch, Mode};
 use crate::record::{ContainerRecord, State, Status, ZERO_TIME};
 use crate::runtime::Runtime;
@@ -86,7 +86,7 @@ pub struct ContainerService {
     pub volumes: Arc<VolumeStore>,
     pub(crate) containers: RwLock<HashMap<String, Arc<Container>>>,
     pub(crate) execs: Mutex<HashMap<String, Arc<crate::exec::Exec>>>,
-    pub events: broadcast::Sender<Event>,
+    pub events: EventLog,
 }
 
 /// Options of `docker stop` / `restart`.
@@ -114,7 +114,7 @@ impl ContainerService {
             std::fs::create_dir_all(d)
                 .map_err(ContainerError::io(format!("creating {}", d.display())))?;
         }
-        let (events, _) = broadcast::channel(1024);
+        let events = EventLog::default();
         let svc = Arc::new(ContainerService {
             cfg,
             images,
@@ -267,7 +267,7 @@ impl ContainerService {
     }
 
     pub(crate) fn emit(&self, c: &ContainerRecord, action: &str, extra: &[(&str, String)]) {
-        let _ = self.events.send(Event::container(c, action, extra));
+        self.events.publish(Event::container(c, action, extra));
     }
 
     /// `POST /containers/create`.

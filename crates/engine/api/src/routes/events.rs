@@ -1,5 +1,6 @@
 //! `GET /events`: the engine's events as a stream of JSON documents, filtered like Docker
-//! (`type`, `container`, `event`, `image`, `label`), ending at `until` when given.
+//! (`type`, `container`, `event`, `image`, `label`), from `since` (the last 256 are kept) and
+//! ending at `until` when given.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,14 +67,30 @@ pub async fn events(backend: &Arc<Backend>, q: &Query) -> HandlerResult {
             return Err(ApiError::bad_request(format!("invalid filter '{key}'")));
         }
     }
-    let until = q
-        .get("until")
-        .filter(|u| !u.is_empty())
-        .map(parse_time_filter)
-        .transpose()?;
-    let mut rx = backend.containers.events.subscribe();
+    let time = |k: &str| {
+        q.get(k)
+            .filter(|v| !v.is_empty())
+            .map(parse_time_filter)
+            .transpose()
+    };
+    let (since, until) = (time("since")?, time("until")?);
+    let (past, mut rx) = backend.containers.events.subscribe();
+    // `since`: the kept events from then on come first (Docker keeps the last 256).
+    let replay: Vec<Event> = match since {
+        Some(s) => past
+            .into_iter()
+            .filter(|e| e.time >= s && until.is_none_or(|u| e.time <= u))
+            .collect(),
+        None => Vec::new(),
+    };
     let (tx, resp) = body::channel("application/json");
     tokio::spawn(async move {
+        let send = |e: &Event| Bytes::from(serde_json::to_string(e).unwrap_or_default() + "\n");
+        for e in replay.iter().filter(|e| wanted(e, &filters)) {
+            if tx.send(Ok(send(e))).await.is_err() {
+                return;
+            }
+        }
         loop {
             let next = match until {
                 Some(u) => {
@@ -101,8 +118,7 @@ pub async fn events(backend: &Arc<Backend>, q: &Query) -> HandlerResult {
             if !wanted(&e, &filters) {
                 continue;
             }
-            let line = serde_json::to_string(&e).unwrap_or_default() + "\n";
-            if tx.send(Ok(Bytes::from(line))).await.is_err() {
+            if tx.send(Ok(send(&e))).await.is_err() {
                 return;
             }
         }
