@@ -266,7 +266,7 @@ impl ContainerService {
         self.container_dir(id).join("rootfs")
     }
 
-    pub(crate) fn emit(&self, c: &ContainerRecord, action: &str, extra: &[(&str, String)]) {
+    pub fn emit(&self, c: &ContainerRecord, action: &str, extra: &[(&str, String)]) {
         self.events.publish(Event::container(c, action, extra));
     }
 

@@ -269,6 +269,7 @@ pub async fn attach(
         Some(c.wait_for_start())
     };
     let dir = svc.monitor_dir(&c.id);
+    svc.emit(&rec, "attach", &[]);
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         let (dir, ready) = match pending {
