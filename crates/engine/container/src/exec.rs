@@ -201,11 +201,8 @@ impl ContainerService {
             Err(e) => {
                 let mut st = exec.state.lock().expect("exec lock");
                 // Docker's codes: 127 not found, 126 not runnable.
-                st.exit_code = Some(
-                    crate::service::start_failure_code(&e.to_string())
-                        .min(127)
-                        .max(126),
-                );
+                st.exit_code =
+                    Some(crate::service::start_failure_code(&e.to_string()).clamp(126, 127));
                 let _ = std::fs::remove_dir_all(&dir);
                 exec.done.send_replace(true);
                 return Err(e);

@@ -118,21 +118,13 @@ pub fn launch(l: &Launch) -> Result<i64> {
     // The monitor forks at once and its first process exits: reap it.
     let _ = child.wait();
     let line = read_sync(sync_r)?;
-    let v: serde_json::Value = serde_json::from_str(line.trim()).map_err(|_| {
-        ContainerError::Runtime(format!(
+    match protocol::SyncReport::parse(line.trim()) {
+        Ok(protocol::SyncReport::Ok { pid }) => Ok(pid as i64),
+        Ok(protocol::SyncReport::Failed { error }) => Err(ContainerError::Runtime(error)),
+        Err(_) => Err(ContainerError::Runtime(format!(
             "the monitor failed to start the container: {}",
             line.trim()
-        ))
-    })?;
-    if v.get("ok").and_then(|o| o.as_bool()) == Some(true) {
-        Ok(v.get("pid").and_then(|p| p.as_i64()).unwrap_or(0))
-    } else {
-        Err(ContainerError::Runtime(
-            v.get("error")
-                .and_then(|e| e.as_str())
-                .unwrap_or("the monitor failed without a message")
-                .to_string(),
-        ))
+        ))),
     }
 }
 

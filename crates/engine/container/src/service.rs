@@ -262,6 +262,12 @@ impl ContainerService {
         self.cfg.exec_root.join("m").join(id)
     }
 
+    /// The container's cgroup (the spec's `cgroupsPath`), where stats and the OOM counter
+    /// are read.
+    pub fn cgroups_path(&self, id: &str) -> String {
+        format!("/berth/{id}")
+    }
+
     pub fn rootfs_dir(&self, id: &str) -> PathBuf {
         self.container_dir(id).join("rootfs")
     }
@@ -527,7 +533,7 @@ impl ContainerService {
         if let Some(wd) = rec.config.working_dir.as_deref().filter(|w| !w.is_empty()) {
             rootfs::mkdir_all_in(&root, wd)?;
         }
-        let cgroups_path = format!("/berth/{}", rec.id);
+        let cgroups_path = self.cgroups_path(&rec.id);
         let input = spec::SpecInput {
             id: &rec.id,
             rootfs: &root,
@@ -675,7 +681,7 @@ impl ContainerService {
             exit = monitor::read_exit(&dir);
         }
         // Read before the runtime's delete removes the cgroup.
-        let oom = crate::oom::killed(&format!("/berth/{}", c.id));
+        let oom = crate::oom::killed(&self.cgroups_path(&c.id));
         let (code, finished, error) = match &exit {
             Some(e) => (e.exit_code as i64, e.finished_at.clone(), String::new()),
             None => (

@@ -81,7 +81,7 @@ pub async fn stats(backend: &Arc<Backend>, name: &str, q: &Query) -> HandlerResu
     let stream = q.get("stream").map(|_| q.flag("stream")).unwrap_or(true);
     let one_shot = q.flag("one-shot");
     let rec = c.record();
-    let cgroup = format!("/berth/{}", c.id);
+    let cgroup = svc.cgroups_path(&c.id);
     let (tx, resp) = body::channel("application/json");
     let running = move || c.status().is_live();
     tokio::spawn(async move {

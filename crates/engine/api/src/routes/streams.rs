@@ -458,14 +458,13 @@ pub async fn exec_start(
                 }
                 return;
             }
-            if kind == monitor::FRAME_STDOUT || kind == monitor::FRAME_STDERR {
-                if tx
+            if (kind == monitor::FRAME_STDOUT || kind == monitor::FRAME_STDERR)
+                && tx
                     .send(Ok(Bytes::from(frame(kind, payload, tty))))
                     .await
                     .is_err()
-                {
-                    return;
-                }
+            {
+                return;
             }
         }
     });
