@@ -13,6 +13,11 @@
 //! 4. Dropping it sends SIGTERM to its pid (SIGKILL after 15 s), unmounts
 //!    whatever is still mounted under `<dir>` (per /proc/self/mountinfo) and
 //!    removes `<dir>`.
+//!
+//! Every daemon runs in a network namespace of its own (`/run/netns/berth-it-...`,
+//! loopback up): its bridges, veths, netfilter table and sysctls are made there, never
+//! on the host, and go when the test deletes the namespace at the end.
+//! [`Daemon::netns_command`] runs a program in it (a client reaching a published port).
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -41,6 +46,9 @@ pub struct Daemon {
     run: Option<TempDir>,
     child: Option<Child>,
     insecure: Vec<String>,
+    /// The daemon's network namespace, `/run/netns/<name>`.
+    netns: Option<String>,
+    extra_args: Vec<String>,
 }
 
 impl Daemon {
@@ -57,14 +65,50 @@ impl Daemon {
             .prefix("berth-it-")
             .tempdir_in("/run")
             .context("making an exec root under /run")?;
+        let netns = cmd::unique("berth-it-");
+        // `ip netns add` names are at most 255 characters; bridge names are not involved.
+        cmd::run("ip", &["netns", "add", netns.as_str()])?.ok()?;
         let mut daemon = Daemon {
             dir: Some(dir),
             run: Some(run),
             child: None,
             insecure: insecure_registries.iter().map(|s| s.to_string()).collect(),
+            netns: Some(netns.clone()),
+            extra_args: Vec::new(),
         };
+        cmd::run("ip", &["-n", netns.as_str(), "link", "set", "lo", "up"])?.ok()?;
         daemon.spawn()?;
         Ok(daemon)
+    }
+
+    /// A daemon started with extra `berth daemon` flags (e.g. `--bip`).
+    pub fn start_with_args(args: &[&str]) -> Result<Daemon> {
+        let mut d = Self::start_with(&[])?;
+        d.stop()?;
+        d.extra_args = args.iter().map(|s| s.to_string()).collect();
+        d.spawn()?;
+        Ok(d)
+    }
+
+    /// The daemon's network namespace name (under /run/netns).
+    pub fn netns(&self) -> &str {
+        self.netns.as_deref().expect("the namespace lives as long as the daemon")
+    }
+
+    /// `program args...` inside the daemon's network namespace (its host view: bridges,
+    /// published ports on 127.0.0.1).
+    pub fn netns_command<S: AsRef<std::ffi::OsStr>>(&self, program: &str, args: &[S]) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net=/run/netns/{}", self.netns()))
+            .arg("--")
+            .arg(program)
+            .args(args);
+        cmd
+    }
+
+    /// [`Daemon::netns_command`], run to completion with a timeout.
+    pub fn in_netns<S: AsRef<std::ffi::OsStr>>(&self, program: &str, args: &[S]) -> Result<Outcome> {
+        run_with(self.netns_command(program, args), None, COMMAND_TIMEOUT)
     }
 
     fn dir(&self) -> &Path {
@@ -134,6 +178,23 @@ impl Daemon {
         for registry in &self.insecure {
             cmd.arg("--insecure-registry").arg(registry);
         }
+        cmd.args(&self.extra_args);
+        let ns = File::open(format!("/run/netns/{}", self.netns()))
+            .context("opening the daemon's network namespace")?;
+        {
+            use std::os::fd::AsRawFd;
+            use std::os::unix::process::CommandExt;
+            let fd = ns.as_raw_fd();
+            // SAFETY: setns is async-signal-safe; `ns` outlives the spawn below.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         cmd.stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -142,6 +203,7 @@ impl Daemon {
         let child = cmd
             .spawn()
             .with_context(|| format!("cannot run `{line}`"))?;
+        drop(ns);
         self.child = Some(child);
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
@@ -314,6 +376,10 @@ impl Drop for Daemon {
         }
         if let Err(e) = self.stop() {
             eprintln!("warning: {e}");
+        }
+        if let Some(ns) = self.netns.take() {
+            // Bridges, veths and berth's netfilter table live in it and go with it.
+            let _ = Command::new("ip").args(["netns", "del", ns.as_str()]).status();
         }
         if let Some(run) = self.run.take() {
             let prefix = format!("{}/", run.path().display());

@@ -69,8 +69,13 @@ pub enum Route {
     Events,
     /// `POST /commit?container=`.
     Commit,
-    /// `POST /networks/prune`: berth has no user-defined networks yet, so nothing to prune.
+    NetworkList,
+    NetworkCreate,
     NetworkPrune,
+    NetworkInspect(String),
+    NetworkDelete(String),
+    NetworkConnect(String),
+    NetworkDisconnect(String),
     /// `POST /build/prune`: berth has no builder yet, so no build cache.
     BuildPrune,
     VolumeList,
@@ -127,6 +132,8 @@ impl Route {
             (&Method::POST, "/containers/prune") => Route::ContainerPrune,
             (&Method::GET, "/events") => Route::Events,
             (&Method::POST, "/commit") => Route::Commit,
+            (&Method::GET, "/networks") => Route::NetworkList,
+            (&Method::POST, "/networks/create") => Route::NetworkCreate,
             (&Method::POST, "/networks/prune") => Route::NetworkPrune,
             (&Method::POST, "/build/prune") => Route::BuildPrune,
             (&Method::GET, "/volumes") => Route::VolumeList,
@@ -136,6 +143,21 @@ impl Route {
                 return Self::parse_container_path(method, path)
             }
             _ if path.starts_with("/exec/") => return Self::parse_exec_path(method, path),
+            _ if path.starts_with("/networks/") => {
+                let rest = &path["/networks/".len()..];
+                let not_found = || ApiError::not_found(format!("page not found: {method} {path}"));
+                match (method, rest.split_once('/')) {
+                    (&Method::GET, None) if !rest.is_empty() => Route::NetworkInspect(rest.into()),
+                    (&Method::DELETE, None) if !rest.is_empty() => {
+                        Route::NetworkDelete(rest.into())
+                    }
+                    (&Method::POST, Some((id, "connect"))) => Route::NetworkConnect(id.into()),
+                    (&Method::POST, Some((id, "disconnect"))) => {
+                        Route::NetworkDisconnect(id.into())
+                    }
+                    _ => return Err(not_found()),
+                }
+            }
             _ if path.starts_with("/volumes/") => {
                 let name = path["/volumes/".len()..].to_string();
                 match *method {

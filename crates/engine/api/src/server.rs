@@ -43,6 +43,7 @@ pub struct Backend {
     pub images: Arc<ImageService>,
     pub containers: Arc<ContainerService>,
     pub volumes: Arc<VolumeStore>,
+    pub networks: Arc<berth_network::NetworkService>,
     pub facts: SystemFacts,
     pub debug: bool,
 }

@@ -35,6 +35,8 @@ pub enum ContainerError {
     Spec(#[from] crate::spec::Error),
     #[error(transparent)]
     Volume(#[from] berth_volume::VolumeError),
+    #[error(transparent)]
+    Network(#[from] berth_network::NetworkError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -73,6 +75,7 @@ impl HasKind for ContainerError {
             ContainerError::Snapshot(e) => e.kind(),
             ContainerError::Spec(e) => e.kind(),
             ContainerError::Volume(e) => e.kind(),
+            ContainerError::Network(e) => e.kind(),
         }
     }
 }

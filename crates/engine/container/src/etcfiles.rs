@@ -15,11 +15,14 @@ pub struct EtcFiles {
 
 const LOCAL_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
 
+/// `embedded_dns`: the container is on a user-defined network, so its resolver is the
+/// engine's DNS server at 127.0.0.11 (which forwards to the host's or `--dns` servers).
 pub fn write_all(
     dir: &Path,
     hostname: &str,
     domainname: Option<&str>,
     hc: &HostConfig,
+    embedded_dns: bool,
 ) -> Result<EtcFiles> {
     let files = EtcFiles {
         hostname: dir.join("hostname"),
@@ -27,10 +30,27 @@ pub fn write_all(
         resolv_conf: dir.join("resolv.conf"),
     };
     write_file(&files.hostname, format!("{hostname}\n").as_bytes())?;
-    write_file(&files.hosts, hosts(hostname, domainname, hc).as_bytes())?;
+    write_file(&files.hosts, hosts(hostname, domainname, hc, &[]).as_bytes())?;
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    write_file(&files.resolv_conf, resolv_conf(&host_resolv, hc).as_bytes())?;
+    let text = if embedded_dns {
+        embedded_resolv_conf(&host_resolv, hc)
+    } else {
+        resolv_conf(&host_resolv, hc)
+    };
+    write_file(&files.resolv_conf, text.as_bytes())?;
     Ok(files)
+}
+
+/// Rewrites /etc/hosts with the container's own addresses (known at start), before the
+/// container's process sees the file.
+pub fn write_hosts(
+    path: &Path,
+    hostname: &str,
+    domainname: Option<&str>,
+    hc: &HostConfig,
+    own: &[std::net::IpAddr],
+) -> Result<()> {
+    write_file(path, hosts(hostname, domainname, hc, own).as_bytes())
 }
 
 /// Replaced by rename, not synced: these files are derived from the record, and a crash
@@ -42,7 +62,12 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(ContainerError::io(format!("writing {}", path.display())))
 }
 
-fn hosts(hostname: &str, domainname: Option<&str>, hc: &HostConfig) -> String {
+fn hosts(
+    hostname: &str,
+    domainname: Option<&str>,
+    hc: &HostConfig,
+    own: &[std::net::IpAddr],
+) -> String {
     let mut out = if hc.network_mode.as_deref() == Some("host") {
         std::fs::read_to_string("/etc/hosts").unwrap_or_else(|_| LOCAL_HOSTS.to_string())
     } else {
@@ -57,7 +82,28 @@ fn hosts(hostname: &str, domainname: Option<&str>, hc: &HostConfig) -> String {
             out.push_str(&format!("{ip}\t{name}\n"));
         }
     }
-    let _ = (hostname, domainname);
+    let names = match domainname.filter(|d| !d.is_empty()) {
+        Some(d) => format!("{hostname}.{d}\t{hostname}"),
+        None => hostname.to_string(),
+    };
+    for ip in own {
+        out.push_str(&format!("{ip}\t{names}\n"));
+    }
+    out
+}
+
+/// For containers on user-defined networks: the embedded server, and the host's (or the
+/// flags') search domains and options.
+fn embedded_resolv_conf(host: &str, hc: &HostConfig) -> String {
+    let rest = resolv_conf(host, &HostConfig {
+        dns: None,
+        ..hc.clone()
+    });
+    let mut out = String::from("nameserver 127.0.0.11\n");
+    for l in rest.lines().filter(|l| !l.starts_with("nameserver")) {
+        out.push_str(l);
+        out.push('\n');
+    }
     out
 }
 
@@ -143,8 +189,23 @@ mod tests {
             extra_hosts: Some(vec!["db:10.1.2.3".into()]),
             ..Default::default()
         };
-        let h = hosts("abc", None, &hc);
+        let h = hosts("abc", None, &hc, &[]);
         assert!(h.starts_with("127.0.0.1\tlocalhost\n"));
         assert!(h.ends_with("10.1.2.3\tdb\n"));
+        let h = hosts("abc", Some("corp"), &hc, &["172.17.0.2".parse().unwrap()]);
+        assert!(h.ends_with("10.1.2.3\tdb\n172.17.0.2\tabc.corp\tabc\n"));
+    }
+
+    #[test]
+    fn embedded_dns_keeps_search_and_options() {
+        let host = "nameserver 10.0.0.2\nsearch corp\noptions edns0\n";
+        let hc = HostConfig {
+            dns: Some(vec!["1.1.1.1".into()]),
+            ..Default::default()
+        };
+        assert_eq!(
+            embedded_resolv_conf(host, &hc),
+            "nameserver 127.0.0.11\nsearch corp\noptions edns0\n"
+        );
     }
 }

@@ -26,6 +26,7 @@ pub mod monitor;
 pub mod mounts;
 pub mod names;
 pub mod netns;
+pub mod network;
 pub mod oom;
 pub mod record;
 pub mod rootfs;

@@ -137,6 +137,16 @@ pub struct ContainerRecord {
     pub hostname_path: String,
     pub hosts_path: String,
     pub resolv_conf_path: String,
+    /// The networks asked for, in order (the first gives the default route and carries the
+    /// published ports), with what is asked of each (aliases, fixed addresses).
+    #[serde(default)]
+    pub networks: Vec<(String, berth_network::EndpointRequest)>,
+    /// While the container runs: its endpoints and published ports (rebuilt into the
+    /// network service after a daemon restart).
+    #[serde(default)]
+    pub endpoints: Vec<berth_network::Endpoint>,
+    #[serde(default)]
+    pub ports: Vec<berth_network::PublishedPort>,
 }
 
 pub const RECORD_FILE: &str = "config.v2.json";

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use berth_image::ImageService;
 use berth_volume::VolumeStore;
-use bollard_stubs::models::{ContainerConfig, HostConfig, RestartPolicyNameEnum};
+use berth_network::NetworkService;
+use bollard_stubs::models::{ContainerConfig, HostConfig, NetworkingConfig, RestartPolicyNameEnum};
 use tokio::sync::{oneshot, watch};
 
 use crate::error::{ContainerError, Result};
@@ -17,7 +18,8 @@ use crate::events::{Event, EventLog};
 use crate::monitor::{self, Conn, Launch, Mode};
 use crate::record::{ContainerRecord, State, Status, ZERO_TIME};
 use crate::runtime::Runtime;
-use crate::{mounts, names, netns, rootfs, spec};
+use crate::network::Mode as NetMode;
+use crate::{mounts, names, netns, network, rootfs, spec};
 
 /// Where things live and which programs run containers.
 #[derive(Debug, Clone)]
@@ -84,6 +86,7 @@ pub struct ContainerService {
     pub cfg: Config,
     pub images: Arc<ImageService>,
     pub volumes: Arc<VolumeStore>,
+    pub networks: Arc<NetworkService>,
     pub(crate) containers: RwLock<HashMap<String, Arc<Container>>>,
     pub(crate) execs: Mutex<HashMap<String, Arc<crate::exec::Exec>>>,
     pub events: EventLog,
@@ -104,6 +107,7 @@ impl ContainerService {
         cfg: Config,
         images: Arc<ImageService>,
         volumes: Arc<VolumeStore>,
+        networks: Arc<NetworkService>,
     ) -> Result<Arc<ContainerService>> {
         for d in [
             &cfg.root,
@@ -119,6 +123,7 @@ impl ContainerService {
             cfg,
             images,
             volumes,
+            networks,
             containers: RwLock::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
             events,
@@ -160,6 +165,28 @@ impl ContainerService {
     /// (so the first inspect already tells), running containers' monitors are watched
     /// again, and restart policies apply.
     pub async fn restore(self: &Arc<Self>) {
+        // The network state of running containers comes back first, then the rules once.
+        for c in self.all() {
+            let rec = c.record();
+            let dir = self.monitor_dir(&c.id);
+            if (rec.state.status.is_live() || rec.state.status == Status::Restarting)
+                && monitor::alive(&dir)
+                && monitor::read_exit(&dir).is_none()
+                && !rec.endpoints.is_empty()
+            {
+                let dns = network::dns_servers(&rec.host_config).unwrap_or_default();
+                self.networks.restore(
+                    &sandbox_spec(&rec, &dir.join("netns"), &[], &dns),
+                    &berth_network::Attached {
+                        endpoints: rec.endpoints.clone(),
+                        ports: rec.ports.clone(),
+                    },
+                );
+            }
+        }
+        if let Err(e) = self.networks.rebuild_rules() {
+            eprintln!("berth daemon: rebuilding netfilter rules: {e}");
+        }
         for c in self.all() {
             let rec = c.record();
             let dir = self.monitor_dir(&c.id);
@@ -282,6 +309,7 @@ impl ContainerService {
         name: Option<&str>,
         mut config: ContainerConfig,
         mut host_config: HostConfig,
+        networking: Option<NetworkingConfig>,
     ) -> Result<(String, Vec<String>)> {
         let image_name = config
             .image
@@ -312,15 +340,22 @@ impl ContainerService {
                 ));
             }
         }
-        host_config.network_mode = Some(match host_config.network_mode.as_deref() {
-            None | Some("") | Some("default") | Some("bridge") | Some("none") => "none".to_string(),
-            Some("host") => "host".to_string(),
-            Some(other) => {
-                return Err(ContainerError::Unsupported(format!(
-                    "network mode {other:?} is not supported yet: berth runs containers with --network none or host"
-                )))
-            }
-        });
+        let networks =
+            network::resolve(&self.networks, &mut host_config, networking.as_ref(), |n| {
+                Ok(self.get(n)?.id.clone())
+            })?;
+        network::port_requests(&config, &host_config)?;
+        network::dns_servers(&host_config)?;
+        let mut warnings = Vec::new();
+        if network::mode(&host_config) == NetMode::Host
+            && host_config.port_bindings.as_ref().is_some_and(|p| !p.is_empty())
+        {
+            warnings.push("Published ports are discarded when using host network mode".into());
+        }
+        let shared = match network::mode(&host_config) {
+            NetMode::Container(other) => Some(self.get(&other)?.record()),
+            _ => None,
+        };
         // The CLI sends `{"Type": ""}` for "the daemon's default": json-file.
         let log_config = host_config.log_config.get_or_insert_with(Default::default);
         if log_config.typ.as_deref().unwrap_or("").is_empty() {
@@ -386,12 +421,24 @@ impl ContainerService {
                     }
                 });
             config.hostname = Some(hostname.clone());
-            let files = crate::etcfiles::write_all(
-                &dir,
-                &hostname,
-                config.domainname.as_deref(),
-                &host_config,
-            )?;
+            let files = match &shared {
+                // The other container's namespace, hostname and /etc files.
+                Some(other) => {
+                    config.hostname = other.config.hostname.clone();
+                    crate::etcfiles::EtcFiles {
+                        hostname: other.hostname_path.clone().into(),
+                        hosts: other.hosts_path.clone().into(),
+                        resolv_conf: other.resolv_conf_path.clone().into(),
+                    }
+                }
+                None => crate::etcfiles::write_all(
+                    &dir,
+                    &hostname,
+                    config.domainname.as_deref(),
+                    &host_config,
+                    network::uses_embedded_dns(&networks),
+                )?,
+            };
             let parent = self.images.top_layer(&image_id)?;
             rootfs::prepare(
                 self.images.snapshots(),
@@ -422,6 +469,9 @@ impl ContainerService {
                 hostname_path: files.hostname.to_string_lossy().to_string(),
                 hosts_path: files.hosts.to_string_lossy().to_string(),
                 resolv_conf_path: files.resolv_conf.to_string_lossy().to_string(),
+                networks: networks.clone(),
+                endpoints: Vec::new(),
+                ports: Vec::new(),
             };
             rec.save(&dir)?;
             Ok(rec)
@@ -442,7 +492,7 @@ impl ContainerService {
         }
         self.emit(&rec, "create", &[]);
         self.insert(rec);
-        Ok((id, Vec::new()))
+        Ok((id, warnings))
     }
 
     /// `POST /containers/{id}/start`. `Ok(false)` when it was already running (Docker's 304).
@@ -557,12 +607,35 @@ impl ContainerService {
             cgroup_v2: self.cfg.cgroup_v2,
         };
         let mut oci = spec::build(&input)?;
-        if rec.host_config.network_mode.as_deref() != Some("host") {
-            // The engine's sandbox: the runtime joins a namespace whose loopback is up.
-            let ns = dir.join("netns");
-            netns::create(&ns)?;
-            join_network_namespace(&mut oci, &ns);
-        }
+        let rec = match network::mode(&rec.host_config) {
+            NetMode::Host => rec,
+            NetMode::Container(other) => {
+                let ns = self.monitor_dir(&other).join("netns");
+                let running = self
+                    .get(&other)
+                    .map(|o| o.status().is_live())
+                    .unwrap_or(false);
+                if !running || !ns.exists() {
+                    return Err(ContainerError::Conflict(format!(
+                        "cannot join network namespace of a non running container: {other}"
+                    )));
+                }
+                join_network_namespace(&mut oci, &ns);
+                rec
+            }
+            NetMode::None | NetMode::Bridge => {
+                // The engine's sandbox: the runtime joins a namespace whose loopback is up,
+                // plugged into the container's networks.
+                let ns = dir.join("netns");
+                netns::create(&ns)?;
+                join_network_namespace(&mut oci, &ns);
+                if rec.networks.is_empty() {
+                    rec
+                } else {
+                    self.plug_networks(c, &rec, &ns)?
+                }
+            }
+        };
         let bytes = serde_json::to_vec(&oci)
             .map_err(|e| ContainerError::Invalid(format!("encoding the OCI spec: {e}")))?;
         crate::record::write_atomic(&dir.join("config.json"), &bytes)?;
@@ -583,6 +656,47 @@ impl ContainerService {
             stdin: rec.config.open_stdin == Some(true),
         })?;
         Ok(rec)
+    }
+
+    /// Attaches the namespace to the record's networks, keeps the endpoints in the record
+    /// and writes the container's own addresses into its /etc/hosts.
+    fn plug_networks(
+        &self,
+        c: &Container,
+        rec: &ContainerRecord,
+        ns: &Path,
+    ) -> Result<ContainerRecord> {
+        let ports = network::port_requests(&rec.config, &rec.host_config)?;
+        let dns = network::dns_servers(&rec.host_config)?;
+        let attached = self
+            .networks
+            .attach(&sandbox_spec(rec, ns, &ports, &dns))?;
+        let own: Vec<std::net::IpAddr> = attached
+            .endpoints
+            .iter()
+            .flat_map(|e| [e.ipv4, e.ipv6])
+            .flatten()
+            .map(|n| n.addr())
+            .collect();
+        let mut r = c.record.lock().expect("record lock");
+        r.endpoints = attached.endpoints;
+        r.ports = attached.ports;
+        let written = crate::etcfiles::write_hosts(
+            Path::new(&r.hosts_path),
+            r.config.hostname.as_deref().unwrap_or(""),
+            r.config.domainname.as_deref(),
+            &r.host_config,
+            &own,
+        )
+        .and_then(|_| r.save(&self.container_dir(&r.id)));
+        if let Err(e) = written {
+            let endpoints = std::mem::take(&mut r.endpoints);
+            r.ports.clear();
+            drop(r);
+            self.networks.detach(&c.id, &endpoints);
+            return Err(e);
+        }
+        Ok(r.clone())
     }
 
     /// Hands the monitor to waiting attaches, lets the process go, and records it running.
@@ -790,6 +904,18 @@ impl ContainerService {
         mounts::deactivate(&rec, &self.volumes);
         if let Err(e) = rootfs::unmount_root(&self.rootfs_dir(&rec.id)) {
             eprintln!("berth daemon: unmounting the rootfs of {}: {e}", rec.id);
+        }
+        self.networks.detach(&rec.id, &rec.endpoints);
+        {
+            let mut r = c.record.lock().expect("record lock");
+            if !r.endpoints.is_empty() || !r.ports.is_empty() {
+                r.endpoints.clear();
+                r.ports.clear();
+                let cdir = self.container_dir(&r.id);
+                if cdir.exists() {
+                    let _ = r.save(&cdir);
+                }
+            }
         }
         netns::remove(&dir.join("netns"));
         let _ = std::fs::remove_dir_all(dir);
@@ -1084,6 +1210,112 @@ impl ContainerService {
         Ok(())
     }
 
+    /// `docker network connect`: the network joins the record's list; a running
+    /// container gets its new interface at once.
+    pub async fn connect(
+        self: &Arc<Self>,
+        name: &str,
+        network: &str,
+        req: berth_network::EndpointRequest,
+    ) -> Result<()> {
+        let c = self.get(name)?;
+        let _op = c.op.lock().await;
+        let rec = c.record();
+        match network::mode(&rec.host_config) {
+            NetMode::Bridge => {}
+            NetMode::None => {
+                return Err(ContainerError::Forbidden(
+                    "container cannot be connected to other networks with network mode none"
+                        .into(),
+                ))
+            }
+            NetMode::Host | NetMode::Container(_) => {
+                return Err(ContainerError::Forbidden(
+                    "container sharing network namespace with another container or host cannot be connected to any other network".into(),
+                ))
+            }
+        }
+        let net = self.networks.get(network)?;
+        if rec.networks.iter().any(|(n, _)| *n == net.name) {
+            return Err(ContainerError::Forbidden(format!(
+                "endpoint with name {} already exists in network {}",
+                rec.name, net.name
+            )));
+        }
+        if net.predefined() && (req.ipv4.is_some() || req.ipv6.is_some()) {
+            return Err(ContainerError::Invalid(
+                "user specified IP address is supported on user defined networks only".into(),
+            ));
+        }
+        let ep = if rec.state.status.is_live() {
+            let svc = self.networks.clone();
+            let (id, n, r) = (c.id.clone(), net.id.clone(), req.clone());
+            Some(
+                tokio::task::spawn_blocking(move || svc.connect(&id, &n, &r))
+                    .await
+                    .map_err(|e| ContainerError::Runtime(format!("connect: {e}")))??,
+            )
+        } else {
+            None
+        };
+        {
+            let mut r = c.record.lock().expect("record lock");
+            r.networks.push((net.name.clone(), req));
+            r.endpoints.extend(ep);
+            r.save(&self.container_dir(&c.id))?;
+        }
+        self.emit_network(&net, "connect", &c.id);
+        Ok(())
+    }
+
+    /// `docker network disconnect`: the network leaves the record's list; a running
+    /// container loses that interface at once.
+    pub async fn disconnect(self: &Arc<Self>, name: &str, network: &str) -> Result<()> {
+        let c = self.get(name)?;
+        let _op = c.op.lock().await;
+        let net = self.networks.get(network)?;
+        let rec = c.record();
+        if !rec.networks.iter().any(|(n, _)| *n == net.name) {
+            return Err(ContainerError::Forbidden(format!(
+                "container {} is not connected to network {}",
+                c.id, net.name
+            )));
+        }
+        if rec.state.status.is_live() {
+            let svc = self.networks.clone();
+            let (id, n) = (c.id.clone(), net.id.clone());
+            tokio::task::spawn_blocking(move || svc.disconnect(&id, &n))
+                .await
+                .map_err(|e| ContainerError::Runtime(format!("disconnect: {e}")))??;
+        }
+        {
+            let mut r = c.record.lock().expect("record lock");
+            r.networks.retain(|(n, _)| *n != net.name);
+            r.endpoints.retain(|e| e.network_id != net.id);
+            r.save(&self.container_dir(&c.id))?;
+        }
+        self.emit_network(&net, "disconnect", &c.id);
+        Ok(())
+    }
+
+    /// Whether any container (running or not) names the network: `network prune` keeps it.
+    pub fn network_in_use(&self, name: &str) -> bool {
+        self.all()
+            .iter()
+            .any(|c| c.record().networks.iter().any(|(n, _)| n == name))
+    }
+
+    pub fn emit_network(&self, net: &berth_network::NetworkRecord, action: &str, container: &str) {
+        let mut attrs = std::collections::BTreeMap::new();
+        attrs.insert("name".to_string(), net.name.clone());
+        attrs.insert("type".to_string(), net.driver.as_str().to_string());
+        if !container.is_empty() {
+            attrs.insert("container".to_string(), container.to_string());
+        }
+        self.events
+            .publish(Event::new("network", action, &net.id, attrs));
+    }
+
     /// Bytes in the container's own writable layer.
     pub fn rw_size(&self, id: &str) -> u64 {
         self.images
@@ -1207,6 +1439,24 @@ impl ContainerService {
 /// Saves the container's record as it is now.
 fn rec_save(c: &Container, dir: &Path) -> Result<()> {
     c.record.lock().expect("record lock").save(dir)
+}
+
+/// The network service's view of a container.
+fn sandbox_spec<'a>(
+    rec: &'a ContainerRecord,
+    ns: &'a Path,
+    ports: &'a [berth_network::PortRequest],
+    dns: &'a [std::net::IpAddr],
+) -> berth_network::SandboxSpec<'a> {
+    berth_network::SandboxSpec {
+        container_id: &rec.id,
+        name: &rec.name,
+        hostname: rec.config.hostname.as_deref().filter(|h| !rec.id.starts_with(*h)),
+        netns: ns,
+        networks: &rec.networks,
+        ports,
+        dns,
+    }
 }
 
 /// Points the spec's network namespace at the file `ns`.

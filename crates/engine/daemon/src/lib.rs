@@ -18,6 +18,7 @@ use berth_api::{Backend, SystemFacts};
 use berth_container::ContainerService;
 pub use berth_image::service::SnapshotterKind;
 use berth_image::{ImageService, ServiceOptions};
+use berth_network::NetworkService;
 use berth_volume::VolumeStore;
 
 /// How `berth daemon` was asked to run.
@@ -38,6 +39,13 @@ pub struct DaemonOptions {
     pub exec_root: PathBuf,
     /// The OCI runtime (runc-compatible CLI); default: `berth-runc` next to this binary.
     pub runtime: Option<PathBuf>,
+    /// `--bip`: the default bridge's gateway address and prefix.
+    pub bip: Option<String>,
+    /// `--default-address-pool base=CIDR,size=N`.
+    pub default_address_pools: Vec<String>,
+    /// The default bridge's interface name (`berth0`).
+    pub bridge_name: String,
+    pub mtu: Option<u32>,
 }
 
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
@@ -67,6 +75,7 @@ fn open_containers(
     opts: &DaemonOptions,
     images: Arc<ImageService>,
     volumes: Arc<VolumeStore>,
+    networks: Arc<NetworkService>,
     facts: &SystemFacts,
 ) -> anyhow::Result<Arc<ContainerService>> {
     // Monitor sockets live at <exec-root>/m/<64-hex id>/console.sock (the longest): keep
@@ -106,7 +115,36 @@ fn open_containers(
         cgroup_v2: facts.cgroup_version == "2",
         ncpu: facts.ncpu,
     };
-    ContainerService::open(cfg, images, volumes).context("opening the container store")
+    ContainerService::open(cfg, images, volumes, networks).context("opening the container store")
+}
+
+/// The networks: the predefined ones made on first start, every bridge made again, the
+/// netfilter rules rebuilt.
+fn open_networks(opts: &DaemonOptions) -> anyhow::Result<Arc<NetworkService>> {
+    let bip = match &opts.bip {
+        Some(b) => Some(
+            b.parse::<ipnet::Ipv4Net>()
+                .with_context(|| format!("--bip {b}: not an IPv4 address with a prefix"))?,
+        ),
+        None => None,
+    };
+    let pools = opts
+        .default_address_pools
+        .iter()
+        .map(|p| p.parse().with_context(|| format!("--default-address-pool {p}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if opts.bridge_name.is_empty() || opts.bridge_name.len() > 15 {
+        bail!("--bridge-name {:?}: 1 to 15 characters", opts.bridge_name);
+    }
+    NetworkService::open(berth_network::Config {
+        root: opts.data_root.join("network"),
+        default_bridge: opts.bridge_name.clone(),
+        bip,
+        pools,
+        mtu: opts.mtu,
+        resolv_conf: PathBuf::from("/etc/resolv.conf"),
+    })
+    .context("opening the networks")
 }
 
 /// Runs the daemon until SIGINT or SIGTERM.
@@ -143,7 +181,14 @@ pub fn run(opts: DaemonOptions) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", opts.exec_root.display()))?;
     fs::set_permissions(&opts.exec_root, fs::Permissions::from_mode(0o700))
         .with_context(|| format!("securing {}", opts.exec_root.display()))?;
-    let containers = open_containers(&opts, images.clone(), volumes.clone(), &facts)?;
+    let networks = open_networks(&opts)?;
+    let containers = open_containers(
+        &opts,
+        images.clone(),
+        volumes.clone(),
+        networks.clone(),
+        &facts,
+    )?;
     facts.runtime_path = containers.cfg.runtime.path.display().to_string();
     facts.init_binary = containers
         .cfg
@@ -155,6 +200,7 @@ pub fn run(opts: DaemonOptions) -> anyhow::Result<()> {
         images,
         containers: containers.clone(),
         volumes,
+        networks,
         facts,
         debug: opts.debug,
     });

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use berth_container::record::{ContainerRecord, MountType, Status, ZERO_TIME};
 use berth_container::service::StopOptions;
-use bollard_stubs::models::{ContainerConfig, HostConfig};
+use bollard_stubs::models::{ContainerConfig, HostConfig, NetworkingConfig};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::{json, Value};
@@ -38,10 +38,19 @@ pub async fn create(backend: &Arc<Backend>, q: &Query, req: Request<Incoming>) -
             )));
         }
     }
+    let networking: Option<NetworkingConfig> = match raw.get("NetworkingConfig") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            serde_json::from_value(v.clone())
+                .map_err(|e| ApiError::bad_request(format!("invalid NetworkingConfig: {e}")))?,
+        ),
+    };
     let name = q.get("name").map(str::to_string);
     let svc = backend.containers.clone();
-    let (id, warnings) =
-        container_blocking(move || svc.create(name.as_deref(), config, host_config)).await?;
+    let (id, warnings) = container_blocking(move || {
+        svc.create(name.as_deref(), config, host_config, networking)
+    })
+    .await?;
     Ok(body::json(
         StatusCode::CREATED,
         &json!({"Id": id, "Warnings": warnings}),
@@ -152,6 +161,109 @@ fn command_text(rec: &ContainerRecord) -> String {
     parts.join(" ")
 }
 
+/// What a container's record says of one network: Docker's `EndpointSettings`.
+fn endpoint_json(
+    rec: &ContainerRecord,
+    network: &str,
+    req: Option<&berth_network::EndpointRequest>,
+    network_id: &dyn Fn(&str) -> String,
+) -> Value {
+    let ep = rec.endpoints.iter().find(|e| e.network_name == network);
+    let ipam = req
+        .filter(|r| r.ipv4.is_some() || r.ipv6.is_some())
+        .map(|r| {
+            json!({
+                "IPv4Address": r.ipv4.map(|i| i.to_string()).unwrap_or_default(),
+                "IPv6Address": r.ipv6.map(|i| i.to_string()).unwrap_or_default(),
+            })
+        })
+        .unwrap_or(Value::Null);
+    let aliases = req
+        .filter(|r| !r.aliases.is_empty())
+        .map(|r| json!(r.aliases))
+        .unwrap_or(Value::Null);
+    let s = |v: Option<String>| v.unwrap_or_default();
+    json!({
+        "IPAMConfig": ipam,
+        "Links": null,
+        "Aliases": aliases,
+        "MacAddress": s(ep.map(|e| e.mac.clone())),
+        "DriverOpts": null,
+        "GwPriority": 0,
+        "NetworkID": ep.map(|e| e.network_id.clone()).unwrap_or_else(|| network_id(network)),
+        "EndpointID": s(ep.map(|e| e.endpoint_id.clone())),
+        "Gateway": s(ep.and_then(|e| e.gateway4).map(|g| g.to_string())),
+        "IPAddress": s(ep.and_then(|e| e.ipv4).map(|i| i.addr().to_string())),
+        "IPPrefixLen": ep.and_then(|e| e.ipv4).map(|i| i.prefix_len()).unwrap_or(0),
+        "IPv6Gateway": s(ep.and_then(|e| e.gateway6).map(|g| g.to_string())),
+        "GlobalIPv6Address": s(ep.and_then(|e| e.ipv6).map(|i| i.addr().to_string())),
+        "GlobalIPv6PrefixLen": ep.and_then(|e| e.ipv6).map(|i| i.prefix_len()).unwrap_or(0),
+        "DNSNames": ep.filter(|e| !e.dns_names.is_empty()).map(|e| json!(e.dns_names)).unwrap_or(Value::Null),
+    })
+}
+
+/// `NetworkSettings.Networks`: the record's networks (or the `none` / `host` mode).
+fn networks_json(rec: &ContainerRecord, network_id: &dyn Fn(&str) -> String) -> Value {
+    let mut out = serde_json::Map::new();
+    if rec.networks.is_empty() {
+        let mode = rec.host_config.network_mode.clone().unwrap_or_default();
+        if mode == "none" || mode == "host" {
+            out.insert(mode.clone(), endpoint_json(rec, &mode, None, network_id));
+        }
+    }
+    for (name, req) in &rec.networks {
+        out.insert(name.clone(), endpoint_json(rec, name, Some(req), network_id));
+    }
+    Value::Object(out)
+}
+
+/// `NetworkSettings.Ports`: published ports with their bindings, exposed ones as null.
+fn ports_json(rec: &ContainerRecord) -> Value {
+    let mut out = serde_json::Map::new();
+    if !rec.state.status.is_live() {
+        return Value::Object(out);
+    }
+    for key in rec.config.exposed_ports.iter().flatten() {
+        out.insert(key.clone(), Value::Null);
+    }
+    for p in &rec.ports {
+        let key = format!("{}/{}", p.container_port, p.proto.as_str());
+        let entry = out.entry(key).or_insert_with(|| json!([]));
+        if entry.is_null() {
+            *entry = json!([]);
+        }
+        if let Some(a) = entry.as_array_mut() {
+            a.push(json!({"HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string()}));
+        }
+    }
+    Value::Object(out)
+}
+
+/// The `Ports` of `docker ps`: published ports, then exposed ones without a binding.
+fn port_list_json(rec: &ContainerRecord) -> Value {
+    let mut out = Vec::new();
+    let mut published = std::collections::BTreeSet::new();
+    if rec.state.status.is_live() {
+        for p in &rec.ports {
+            published.insert((p.container_port, p.proto));
+            out.push(json!({
+                "IP": p.host_ip.to_string(),
+                "PrivatePort": p.container_port,
+                "PublicPort": p.host_port,
+                "Type": p.proto.as_str(),
+            }));
+        }
+    }
+    for key in rec.config.exposed_ports.iter().flatten() {
+        if let Ok((port, proto)) = berth_network::ports::parse_port_key(key) {
+            if !published.contains(&(port, proto)) {
+                out.push(json!({"PrivatePort": port, "Type": proto.as_str()}));
+            }
+        }
+    }
+    Value::Array(out)
+}
+
 pub(crate) fn summary_json(rec: &ContainerRecord) -> Value {
     json!({
         "Id": rec.id,
@@ -160,24 +272,30 @@ pub(crate) fn summary_json(rec: &ContainerRecord) -> Value {
         "ImageID": rec.image_id,
         "Command": command_text(rec),
         "Created": secs_of(&rec.created),
-        "Ports": [],
+        "Ports": port_list_json(rec),
         "Labels": rec.config.labels.clone().unwrap_or_default(),
         "State": rec.state.status.as_str(),
         "Status": status_text(rec),
         "HostConfig": {"NetworkMode": rec.host_config.network_mode.clone().unwrap_or_default()},
-        "NetworkSettings": {"Networks": {}},
+        "NetworkSettings": {"Networks": networks_json(rec, &|_| String::new())},
         "Mounts": mounts_json(rec),
     })
 }
 
-pub(crate) fn inspect_json(rec: &ContainerRecord, exec_ids: Vec<String>, rootfs: &str) -> Value {
+pub(crate) fn inspect_json(
+    rec: &ContainerRecord,
+    exec_ids: Vec<String>,
+    rootfs: &str,
+    sandbox_key: &str,
+    network_id: &dyn Fn(&str) -> String,
+) -> Value {
     let st = &rec.state;
     let mut host_config = serde_json::to_value(&rec.host_config).unwrap_or(json!({}));
     // Docker's documents always carry these; clients (docker-py) index into them.
     for (k, d) in [
         ("Binds", Value::Null),
         ("LogConfig", json!({"Type": "json-file", "Config": {}})),
-        ("NetworkMode", json!("none")),
+        ("NetworkMode", json!("bridge")),
         ("PortBindings", json!({})),
         (
             "RestartPolicy",
@@ -276,13 +394,39 @@ pub(crate) fn inspect_json(rec: &ContainerRecord, exec_ids: Vec<String>, rootfs:
         "GraphDriver": {"Name": rec.driver, "Data": {"MergedDir": rootfs}},
         "Mounts": mounts_json(rec),
         "Config": config,
-        "NetworkSettings": {
-            "Bridge": "",
-            "SandboxID": "",
-            "SandboxKey": "",
-            "Ports": {},
-            "Networks": {},
-        },
+        "NetworkSettings": network_settings_json(rec, sandbox_key, network_id),
+    })
+}
+
+/// Inspect's `NetworkSettings`, with the deprecated top-level fields of the default
+/// bridge's endpoint that older clients still read.
+fn network_settings_json(
+    rec: &ContainerRecord,
+    sandbox_key: &str,
+    network_id: &dyn Fn(&str) -> String,
+) -> Value {
+    let live = rec.state.status.is_live();
+    let bridge = rec.endpoints.iter().find(|e| e.network_name == "bridge");
+    let s = |v: Option<String>| v.unwrap_or_default();
+    json!({
+        "Bridge": "",
+        "SandboxID": if live && !sandbox_key.is_empty() { berth_core::sha256_digest(sandbox_key.as_bytes()).to_string()[7..].to_string() } else { String::new() },
+        "SandboxKey": if live { sandbox_key } else { "" },
+        "HairpinMode": false,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "Ports": ports_json(rec),
+        "SecondaryIPAddresses": null,
+        "SecondaryIPv6Addresses": null,
+        "EndpointID": s(bridge.map(|e| e.endpoint_id.clone())),
+        "Gateway": s(bridge.and_then(|e| e.gateway4).map(|g| g.to_string())),
+        "GlobalIPv6Address": s(bridge.and_then(|e| e.ipv6).map(|i| i.addr().to_string())),
+        "GlobalIPv6PrefixLen": bridge.and_then(|e| e.ipv6).map(|i| i.prefix_len()).unwrap_or(0),
+        "IPAddress": s(bridge.and_then(|e| e.ipv4).map(|i| i.addr().to_string())),
+        "IPPrefixLen": bridge.and_then(|e| e.ipv4).map(|i| i.prefix_len()).unwrap_or(0),
+        "IPv6Gateway": s(bridge.and_then(|e| e.gateway6).map(|g| g.to_string())),
+        "MacAddress": s(bridge.map(|e| e.mac.clone())),
+        "Networks": networks_json(rec, network_id),
     })
 }
 
@@ -348,9 +492,11 @@ fn matches(
                     .iter()
                     .any(|m| m.name == *v || m.destination == *v || m.source == *v)
             }),
-            "network" => vals
-                .iter()
-                .any(|v| rec.host_config.network_mode.as_deref() == Some(v.as_str())),
+            "network" => vals.iter().any(|v| {
+                rec.host_config.network_mode.as_deref() == Some(v.as_str())
+                    || rec.networks.iter().any(|(n, _)| n == v)
+                    || rec.endpoints.iter().any(|e| e.network_id.starts_with(v.as_str()))
+            }),
             "before" | "since" => {
                 let mut ok = true;
                 for v in vals {
@@ -411,7 +557,19 @@ pub async fn inspect(backend: &Arc<Backend>, name: &str) -> HandlerResult {
     let root = svc.rootfs_dir(&c.id).to_string_lossy().to_string();
     Ok(body::json(
         StatusCode::OK,
-        &inspect_json(&rec, execs, &root),
+        &inspect_json(
+            &rec,
+            execs,
+            &root,
+            &svc.monitor_dir(&c.id).join("netns").to_string_lossy(),
+            &|name| {
+                backend
+                    .networks
+                    .get(name)
+                    .map(|n| n.id)
+                    .unwrap_or_default()
+            },
+        ),
     ))
 }
 

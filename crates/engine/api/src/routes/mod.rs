@@ -5,6 +5,7 @@ mod containers;
 mod events;
 mod images;
 mod logs;
+mod networks;
 mod streams;
 mod system;
 mod volumes;
@@ -54,12 +55,13 @@ pub async fn dispatch(
         Route::ExecInspect(id) => streams::exec_inspect(backend, &id).await,
         Route::Events => events::events(backend, &query).await,
         Route::Commit => archive::commit(backend, &query, req).await,
-        // Containers run with --network none or host: there are no networks of berth's own
-        // that could be unused (`docker system prune` asks).
-        Route::NetworkPrune => Ok(crate::body::json(
-            hyper::StatusCode::OK,
-            &serde_json::json!({"NetworksDeleted": null}),
-        )),
+        Route::NetworkList => networks::list(backend, &query).await,
+        Route::NetworkCreate => networks::create(backend, req).await,
+        Route::NetworkPrune => networks::prune(backend, &query).await,
+        Route::NetworkInspect(id) => networks::inspect(backend, &id, &query).await,
+        Route::NetworkDelete(id) => networks::remove(backend, &id).await,
+        Route::NetworkConnect(id) => networks::connect(backend, &id, req).await,
+        Route::NetworkDisconnect(id) => networks::disconnect(backend, &id, req).await,
         Route::BuildPrune => Ok(crate::body::json(
             hyper::StatusCode::OK,
             &serde_json::json!({"CachesDeleted": null, "SpaceReclaimed": 0}),

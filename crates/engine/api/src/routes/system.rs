@@ -64,6 +64,13 @@ pub async fn info(backend: &Arc<Backend>) -> HandlerResult {
     let f = &backend.facts;
     let now = humantime_now();
     let (total, running, paused, stopped) = backend.containers.count();
+    let forwarding = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
+        .map(|v| v.trim() == "1")
+        .unwrap_or(false);
+    let mut warnings = backend.networks.notes();
+    if !forwarding {
+        warnings.push("WARNING: IPv4 forwarding is disabled: containers on bridge networks cannot reach other hosts".into());
+    }
     Ok(body::json(
         StatusCode::OK,
         &json!({
@@ -72,10 +79,10 @@ pub async fn info(backend: &Arc<Backend>) -> HandlerResult {
             "Images": count,
             "Driver": f.storage_driver,
             "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
-            "Plugins": {"Volume": [], "Network": [], "Authorization": null, "Log": []},
+            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": null, "Log": ["json-file"]},
             "MemoryLimit": true, "SwapLimit": true, "CpuCfsPeriod": true, "CpuCfsQuota": true,
             "CPUShares": true, "CPUSet": true, "PidsLimit": true, "OomKillDisable": true,
-            "IPv4Forwarding": false, "Debug": backend.debug, "NFd": open_fds(), "NGoroutines": 0,
+            "IPv4Forwarding": forwarding, "FirewallBackend": {"Driver": backend.networks.firewall_backend().unwrap_or("none")}, "Debug": backend.debug, "NFd": open_fds(), "NGoroutines": 0,
             "SystemTime": now, "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs", "CgroupVersion": f.cgroup_version,
             "NEventsListener": 0, "KernelVersion": f.kernel_version, "OperatingSystem": f.operating_system,
             "OSVersion": "", "OSType": "linux", "Architecture": "x86_64",
@@ -90,7 +97,7 @@ pub async fn info(backend: &Arc<Backend>) -> HandlerResult {
             "Labels": [], "ExperimentalBuild": false, "ServerVersion": f.version,
             "Runtimes": {f.runtime_name.clone(): {"path": f.runtime_path}}, "DefaultRuntime": f.runtime_name, "Swarm": {"LocalNodeState": "inactive", "ControlAvailable": false, "NodeID": "", "NodeAddr": "", "RemoteManagers": null, "Error": ""},
             "LiveRestoreEnabled": true, "Isolation": "", "InitBinary": f.init_binary, "SecurityOptions": ["name=seccomp,profile=builtin"],
-            "Warnings": ["berth has no container networks yet: containers run with --network none or host"],
+            "Warnings": warnings,
         }),
     ))
 }

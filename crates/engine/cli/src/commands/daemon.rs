@@ -28,6 +28,19 @@ pub struct Args {
     /// OCI runtime binary (runc-compatible); default: berth-runc next to berth
     #[arg(long, value_name = "PATH")]
     runtime: Option<PathBuf>,
+    /// The default bridge network's address and prefix (e.g. 172.30.0.1/16); default: the
+    /// first subnet of the address pools that no host route or address overlaps
+    #[arg(long, value_name = "CIDR")]
+    bip: Option<String>,
+    /// Where new networks' subnets come from: base=CIDR,size=N; may be repeated
+    #[arg(long = "default-address-pool", value_name = "POOL")]
+    default_address_pools: Vec<String>,
+    /// The default bridge's interface name
+    #[arg(long = "bridge-name", value_name = "NAME", default_value = "berth0")]
+    bridge_name: String,
+    /// MTU of container interfaces
+    #[arg(long, value_name = "BYTES")]
+    mtu: Option<u32>,
     /// Enable debug mode
     #[arg(short = 'D', long = "debug")]
     debug: bool,
@@ -56,6 +69,10 @@ pub fn options(args: Args, global_debug: bool) -> DaemonOptions {
         debug: args.debug || global_debug,
         exec_root: args.exec_root,
         runtime: args.runtime,
+        bip: args.bip,
+        default_address_pools: args.default_address_pools,
+        bridge_name: args.bridge_name,
+        mtu: args.mtu,
     }
 }
 
