@@ -188,6 +188,7 @@ impl Topo {
              ip link set vc0 master berthfw0 up
              ip link add vc1 type veth peer name eth0 netns {c2}
              ip link set vc1 master berthfw0 up
+             ip link set vc0 type bridge_slave hairpin on
              ip link add vo0 type veth peer name eth0 netns {o}
              ip addr add 192.0.2.1/24 dev vo0
              ip -6 addr add 2001:db8::1/64 dev vo0 nodad
@@ -280,6 +281,8 @@ fn check_traffic(t: &Topo, v6: bool) {
         (&t.out, "192.0.2.1:8080", "192.0.2.2"),
         // Hairpin: a sibling through the host's address is masqueraded to the bridge's.
         (&t.c2, "192.0.2.1:8080", "10.89.0.1"),
+        // ... and the container itself (the daemon turns hairpin mode on for its port).
+        (&t.c, "192.0.2.1:8080", "10.89.0.1"),
     ] {
         let got = from.fetch(addr).unwrap_or_else(|e| panic!("{addr}: {e}"));
         assert_eq!(got.trim_start_matches("::ffff:"), seen, "via {addr}");
