@@ -33,7 +33,7 @@ pub enum NetworkError {
     #[error(transparent)]
     Netlink(#[from] crate::netlink::NetlinkError),
     #[error(transparent)]
-    Firewall(#[from] crate::firewall::FirewallError),
+    Firewall(#[from] crate::firewall::Error),
     #[error("{what}: {source}")]
     Io {
         what: String,
