@@ -94,7 +94,7 @@ impl Handle {
     }
 
     /// A socket in the network namespace bound at `path` (e.g. a file bind-mounted from
-    /// /proc/<pid>/ns/net): a short-lived thread `setns()`s into the namespace, creates the
+    /// `/proc/<pid>/ns/net`): a short-lived thread `setns()`s into the namespace, creates the
     /// socket and ends; the socket keeps belonging to that namespace.
     pub fn in_netns(path: &Path) -> Result<Handle> {
         let what = || {
@@ -168,7 +168,7 @@ impl Handle {
         match self.request(
             RouteNetlinkMessage::NewLink(msg),
             NLM_F_CREATE | NLM_F_EXCL,
-            what,
+            |_| what(),
         ) {
             Ok(_) => Ok(self.link(name)?.header.index),
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
@@ -197,8 +197,8 @@ impl Handle {
         let mut msg = LinkMessage::default();
         msg.header.index = index;
         msg.attributes.push(LinkAttribute::Mtu(mtu));
-        self.request(RouteNetlinkMessage::SetLink(msg), 0, || {
-            format!("setting mtu {mtu} on link {index}")
+        self.request(RouteNetlinkMessage::SetLink(msg), 0, |h| {
+            format!("setting mtu {mtu} on link {}", h.label(index))
         })?;
         Ok(())
     }
@@ -228,7 +228,8 @@ impl Handle {
                     .push(AddressAttribute::Flags(AddressFlags::Nodad));
             }
         }
-        let what = || format!("adding address {addr}/{prefix} to link {index}");
+        let what =
+            |h: &mut Self| format!("adding address {addr}/{prefix} to link {}", h.label(index));
         match self.request(
             RouteNetlinkMessage::NewAddress(msg),
             NLM_F_CREATE | NLM_F_EXCL,
@@ -274,8 +275,8 @@ impl Handle {
         msg.header.index = index;
         msg.header.flags = LinkFlags::Up;
         msg.header.change_mask = LinkFlags::Up;
-        self.request(RouteNetlinkMessage::SetLink(msg), 0, || {
-            format!("bringing link {index} up")
+        self.request(RouteNetlinkMessage::SetLink(msg), 0, |h| {
+            format!("bringing link {} up", h.label(index))
         })?;
         Ok(())
     }
@@ -284,7 +285,7 @@ impl Handle {
     /// none.
     pub fn delete_link(&mut self, name: &str) -> Result<bool> {
         let msg = named_link(name);
-        match self.request(RouteNetlinkMessage::DelLink(msg), 0, || {
+        match self.request(RouteNetlinkMessage::DelLink(msg), 0, |_| {
             format!("deleting link {name}")
         }) {
             Ok(_) => Ok(true),
@@ -319,7 +320,7 @@ impl Handle {
         self.request(
             RouteNetlinkMessage::NewLink(msg),
             NLM_F_CREATE | NLM_F_EXCL,
-            || format!("creating veth pair {host_name} (peer {peer_name} in another namespace)"),
+            |_| format!("creating veth pair {host_name} (peer {peer_name} in another namespace)"),
         )?;
         Ok(())
     }
@@ -329,8 +330,12 @@ impl Handle {
         let mut msg = LinkMessage::default();
         msg.header.index = index;
         msg.attributes.push(LinkAttribute::Controller(bridge_index));
-        self.request(RouteNetlinkMessage::SetLink(msg), 0, || {
-            format!("attaching link {index} to bridge {bridge_index}")
+        self.request(RouteNetlinkMessage::SetLink(msg), 0, |h| {
+            format!(
+                "attaching link {} to bridge {}",
+                h.label(index),
+                h.label(bridge_index)
+            )
         })?;
         Ok(())
     }
@@ -348,7 +353,7 @@ impl Handle {
         self.request(
             RouteNetlinkMessage::NewRoute(msg),
             NLM_F_CREATE | NLM_F_EXCL,
-            || format!("adding default route via {gateway}"),
+            |_| format!("adding default route via {gateway}"),
         )?;
         Ok(())
     }
@@ -395,7 +400,9 @@ impl Handle {
     /// The link called `name`, as the kernel describes it.
     fn link(&mut self, name: &str) -> Result<LinkMessage> {
         let what = || format!("looking up link {name}");
-        let replies = self.request(RouteNetlinkMessage::GetLink(named_link(name)), 0, what)?;
+        let replies = self.request(RouteNetlinkMessage::GetLink(named_link(name)), 0, |_| {
+            what()
+        })?;
         replies
             .into_iter()
             .find_map(|m| match m {
@@ -409,14 +416,37 @@ impl Handle {
     }
 
     /// Sends one request with `NLM_F_ACK` and returns the kernel's replies, up to its ACK.
+    /// On failure, `what` says what was attempted (it may ask the kernel for a link's name).
     fn request(
         &mut self,
         msg: RouteNetlinkMessage,
         flags: u16,
-        what: impl Fn() -> String,
+        what: impl FnOnce(&mut Self) -> String,
     ) -> Result<Vec<RouteNetlinkMessage>> {
-        self.exchange(msg, flags | NLM_F_ACK, false)
-            .map_err(|e| e.during(what()))
+        match self.exchange(msg, flags | NLM_F_ACK, false) {
+            Ok(replies) => Ok(replies),
+            Err(nack) => Err(nack.during(what(self))),
+        }
+    }
+
+    /// Link `index` as errors name it: "vethb1c2d3 (index 7)", or "index 7" when the kernel
+    /// does not know it.
+    fn label(&mut self, index: u32) -> String {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        let name = self
+            .exchange(RouteNetlinkMessage::GetLink(msg), NLM_F_ACK, false)
+            .ok()
+            .and_then(|replies| {
+                replies.into_iter().find_map(|m| match m {
+                    RouteNetlinkMessage::NewLink(link) => link_name(&link).map(str::to_owned),
+                    _ => None,
+                })
+            });
+        match name {
+            Some(name) => format!("{name} (index {index})"),
+            None => format!("index {index}"),
+        }
     }
 
     /// Sends one dump request and returns every reply, up to `NLMSG_DONE`; a dump the
