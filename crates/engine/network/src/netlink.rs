@@ -465,6 +465,8 @@ impl Handle {
         Err(Nack::from(io::Error::from_raw_os_error(libc::EINTR)).during(what()))
     }
 
+    /// Sends `msg` and reads the replies carrying its sequence number until the request's end:
+    /// its ACK or error, or for a dump `NLMSG_DONE`.
     fn exchange(
         &mut self,
         msg: RouteNetlinkMessage,
