@@ -215,6 +215,9 @@ mod tests {
             hostname_path: String::new(),
             hosts_path: String::new(),
             resolv_conf_path: String::new(),
+            networks: vec![("bridge".into(), Default::default())],
+            endpoints: vec![],
+            ports: vec![],
         };
         rec.save(dir.path()).unwrap();
         rec.state.status = Status::Exited;

@@ -6,7 +6,10 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::OwnedFd;
 
-use nix::sys::socket::{bind, getsockname, socket, AddressFamily, SockFlag, SockType, SockaddrStorage};
+use nix::sys::socket::{
+    bind, getsockname, socket, AddressFamily, SockFlag, SockType, SockaddrIn, SockaddrIn6,
+    SockaddrLike, SockaddrStorage,
+};
 
 use crate::error::{NetworkError, Result};
 use crate::model::{PortRequest, Proto, PublishedPort};
@@ -28,18 +31,35 @@ pub fn reserve(proto: Proto, ip: IpAddr, port: u16) -> std::io::Result<(u16, Res
         Proto::Udp => SockType::Datagram,
     };
     let fd = socket(family, ty, SockFlag::SOCK_CLOEXEC, None)?;
-    if let IpAddr::V6(_) = ip {
-        // `[::]:port` must not also take the IPv4 port: that one is reserved apart.
-        nix::sys::socket::setsockopt(&fd, nix::sys::socket::sockopt::Ipv6V6Only, &true)?;
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+    match SocketAddr::new(ip, port) {
+        SocketAddr::V4(a) => bind(raw, &SockaddrIn::from(a))?,
+        SocketAddr::V6(a) => {
+            // `[::]:port` must not also take the IPv4 port: that one is reserved apart.
+            let on: libc::c_int = 1;
+            // SAFETY: a valid socket and a c_int option value of the right size.
+            let r = unsafe {
+                libc::setsockopt(
+                    raw,
+                    libc::IPPROTO_IPV6,
+                    libc::IPV6_V6ONLY,
+                    (&on as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if r != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            bind(raw, &SockaddrIn6::from(a))?
+        }
     }
-    let addr = SockaddrStorage::from(SocketAddr::new(ip, port));
-    bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr)?;
-    let got: SockaddrStorage = getsockname(std::os::fd::AsRawFd::as_raw_fd(&fd))?;
-    let port = got
-        .as_sockaddr_in()
-        .map(|s| s.port())
-        .or_else(|| got.as_sockaddr_in6().map(|s| s.port()))
-        .unwrap_or(port);
+    let got: SockaddrStorage = getsockname(raw)?;
+    let port = match got.family() {
+        Some(AddressFamily::Inet) => got.as_sockaddr_in().map(|s| s.port()),
+        Some(AddressFamily::Inet6) => got.as_sockaddr_in6().map(|s| s.port()),
+        _ => None,
+    }
+    .unwrap_or(port);
     Ok((port, Reservation { _socket: fd }))
 }
 

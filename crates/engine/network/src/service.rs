@@ -95,6 +95,8 @@ struct Sandbox {
     netns: PathBuf,
     endpoints: Vec<Endpoint>,
     ports: Vec<PublishedPort>,
+    /// Held, not read: dropping them frees the host ports.
+    #[allow(dead_code)]
     reservations: Vec<Reservation>,
     dns_upstreams: Vec<SocketAddr>,
     dns: Option<dns::DnsServer>,
