@@ -92,7 +92,9 @@ impl Daemon {
 
     /// The daemon's network namespace name (under /run/netns).
     pub fn netns(&self) -> &str {
-        self.netns.as_deref().expect("the namespace lives as long as the daemon")
+        self.netns
+            .as_deref()
+            .expect("the namespace lives as long as the daemon")
     }
 
     /// `program args...` inside the daemon's network namespace (its host view: bridges,
@@ -107,7 +109,11 @@ impl Daemon {
     }
 
     /// [`Daemon::netns_command`], run to completion with a timeout.
-    pub fn in_netns<S: AsRef<std::ffi::OsStr>>(&self, program: &str, args: &[S]) -> Result<Outcome> {
+    pub fn in_netns<S: AsRef<std::ffi::OsStr>>(
+        &self,
+        program: &str,
+        args: &[S],
+    ) -> Result<Outcome> {
         run_with(self.netns_command(program, args), None, COMMAND_TIMEOUT)
     }
 
@@ -379,7 +385,9 @@ impl Drop for Daemon {
         }
         if let Some(ns) = self.netns.take() {
             // Bridges, veths and berth's netfilter table live in it and go with it.
-            let _ = Command::new("ip").args(["netns", "del", ns.as_str()]).status();
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns.as_str()])
+                .status();
         }
         if let Some(run) = self.run.take() {
             let prefix = format!("{}/", run.path().display());

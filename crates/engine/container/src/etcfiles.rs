@@ -30,7 +30,10 @@ pub fn write_all(
         resolv_conf: dir.join("resolv.conf"),
     };
     write_file(&files.hostname, format!("{hostname}\n").as_bytes())?;
-    write_file(&files.hosts, hosts(hostname, domainname, hc, &[]).as_bytes())?;
+    write_file(
+        &files.hosts,
+        hosts(hostname, domainname, hc, &[]).as_bytes(),
+    )?;
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let text = if embedded_dns {
         embedded_resolv_conf(&host_resolv, hc)
@@ -95,10 +98,13 @@ fn hosts(
 /// For containers on user-defined networks: the embedded server, and the host's (or the
 /// flags') search domains and options.
 fn embedded_resolv_conf(host: &str, hc: &HostConfig) -> String {
-    let rest = resolv_conf(host, &HostConfig {
-        dns: None,
-        ..hc.clone()
-    });
+    let rest = resolv_conf(
+        host,
+        &HostConfig {
+            dns: None,
+            ..hc.clone()
+        },
+    );
     let mut out = String::from("nameserver 127.0.0.11\n");
     for l in rest.lines().filter(|l| !l.starts_with("nameserver")) {
         out.push_str(l);

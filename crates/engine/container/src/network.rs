@@ -45,7 +45,7 @@ pub fn resolve(
         "" | "default" | "bridge" => "bridge".to_string(),
         "none" | "host" => {
             hc.network_mode = Some(asked.clone());
-            if endpoints.keys().any(|k| k != &asked) {
+            if endpoints.keys().any(|k| k != &asked && k != "default") {
                 return Err(ContainerError::Invalid(format!(
                     "container cannot be connected to other networks with network mode {asked}"
                 )));
@@ -79,6 +79,12 @@ pub fn resolve(
     hc.network_mode = Some(rec.name.clone());
     let mut out = vec![(rec.name.clone(), EndpointRequest::default())];
     for (name, settings) in endpoints {
+        // The CLI names the default network `default`.
+        let name = if name == "default" {
+            "bridge".to_string()
+        } else {
+            name
+        };
         let rec = networks.get(&name)?;
         let req = endpoint_request(&settings)?;
         if rec.predefined() && (req.ipv4.is_some() || req.ipv6.is_some()) {
@@ -125,11 +131,7 @@ pub fn endpoint_request(
 /// bound already, on a free host port.
 pub fn port_requests(config: &ContainerConfig, hc: &HostConfig) -> Result<Vec<PortRequest>> {
     let mut out = Vec::new();
-    let mut keys: Vec<_> = hc
-        .port_bindings
-        .iter()
-        .flatten()
-        .collect::<Vec<_>>();
+    let mut keys: Vec<_> = hc.port_bindings.iter().flatten().collect::<Vec<_>>();
     keys.sort_by(|a, b| a.0.cmp(b.0));
     for (key, bindings) in keys {
         let (port, proto) = berth_network::ports::parse_port_key(key)?;

@@ -8,17 +8,17 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use berth_image::ImageService;
-use berth_volume::VolumeStore;
 use berth_network::NetworkService;
+use berth_volume::VolumeStore;
 use bollard_stubs::models::{ContainerConfig, HostConfig, NetworkingConfig, RestartPolicyNameEnum};
 use tokio::sync::{oneshot, watch};
 
 use crate::error::{ContainerError, Result};
 use crate::events::{Event, EventLog};
 use crate::monitor::{self, Conn, Launch, Mode};
+use crate::network::Mode as NetMode;
 use crate::record::{ContainerRecord, State, Status, ZERO_TIME};
 use crate::runtime::Runtime;
-use crate::network::Mode as NetMode;
 use crate::{mounts, names, netns, network, rootfs, spec};
 
 /// Where things live and which programs run containers.
@@ -348,7 +348,10 @@ impl ContainerService {
         network::dns_servers(&host_config)?;
         let mut warnings = Vec::new();
         if network::mode(&host_config) == NetMode::Host
-            && host_config.port_bindings.as_ref().is_some_and(|p| !p.is_empty())
+            && host_config
+                .port_bindings
+                .as_ref()
+                .is_some_and(|p| !p.is_empty())
         {
             warnings.push("Published ports are discarded when using host network mode".into());
         }
@@ -668,9 +671,7 @@ impl ContainerService {
     ) -> Result<ContainerRecord> {
         let ports = network::port_requests(&rec.config, &rec.host_config)?;
         let dns = network::dns_servers(&rec.host_config)?;
-        let attached = self
-            .networks
-            .attach(&sandbox_spec(rec, ns, &ports, &dns))?;
+        let attached = self.networks.attach(&sandbox_spec(rec, ns, &ports, &dns))?;
         let own: Vec<std::net::IpAddr> = attached
             .endpoints
             .iter()
@@ -1451,7 +1452,11 @@ fn sandbox_spec<'a>(
     berth_network::SandboxSpec {
         container_id: &rec.id,
         name: &rec.name,
-        hostname: rec.config.hostname.as_deref().filter(|h| !rec.id.starts_with(*h)),
+        hostname: rec
+            .config
+            .hostname
+            .as_deref()
+            .filter(|h| !rec.id.starts_with(*h)),
         netns: ns,
         networks: &rec.networks,
         ports,

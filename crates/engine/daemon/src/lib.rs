@@ -131,7 +131,10 @@ fn open_networks(opts: &DaemonOptions) -> anyhow::Result<Arc<NetworkService>> {
     let pools = opts
         .default_address_pools
         .iter()
-        .map(|p| p.parse().with_context(|| format!("--default-address-pool {p}")))
+        .map(|p| {
+            p.parse()
+                .with_context(|| format!("--default-address-pool {p}"))
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     if opts.bridge_name.is_empty() || opts.bridge_name.len() > 15 {
         bail!("--bridge-name {:?}: 1 to 15 characters", opts.bridge_name);

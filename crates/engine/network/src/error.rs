@@ -57,9 +57,7 @@ impl HasKind for NetworkError {
                 ErrorKind::Forbidden
             }
             NetworkError::Forbidden(_) => ErrorKind::Forbidden,
-            NetworkError::Invalid(_) | NetworkError::AddressInUse(_) => {
-                ErrorKind::InvalidArgument
-            }
+            NetworkError::Invalid(_) | NetworkError::AddressInUse(_) => ErrorKind::InvalidArgument,
             NetworkError::Unsupported(_) => ErrorKind::NotImplemented,
             NetworkError::NoPool
             | NetworkError::Exhausted(_)

@@ -307,10 +307,7 @@ mod tests {
             got,
             ["10.1.0.2", "10.1.0.3", "10.1.0.4", "10.1.0.5", "10.1.0.6"]
         );
-        assert!(matches!(
-            a.allocate("c5"),
-            Err(NetworkError::Exhausted(_))
-        ));
+        assert!(matches!(a.allocate("c5"), Err(NetworkError::Exhausted(_))));
         a.release("10.1.0.3".parse().unwrap(), "c1");
         // Someone else's address is not released by a wrong owner.
         a.release("10.1.0.4".parse().unwrap(), "c1");

@@ -86,9 +86,8 @@ impl NetworkRecord {
             "reading network record {}",
             path.display()
         )))?;
-        serde_json::from_slice(&bytes).map_err(|e| {
-            NetworkError::Invalid(format!("network record {}: {e}", path.display()))
-        })
+        serde_json::from_slice(&bytes)
+            .map_err(|e| NetworkError::Invalid(format!("network record {}: {e}", path.display())))
     }
 
     pub fn save(&self, dir: &Path) -> Result<()> {
@@ -101,7 +100,10 @@ impl NetworkRecord {
 /// crash leaves the old record or the new one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("/"));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("record");
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("record");
     let tmp = dir.join(format!(".{name}.tmp"));
     let what = || format!("writing {}", path.display());
     let mut f = std::fs::File::create(&tmp).map_err(NetworkError::io(what()))?;

@@ -373,7 +373,9 @@ impl Handle {
                         RouteAttribute::Table(t) => Some(*t),
                         _ => None,
                     });
-                    if table.unwrap_or(u32::from(r.header.table)) != u32::from(RouteHeader::RT_TABLE_MAIN) {
+                    if table.unwrap_or(u32::from(r.header.table))
+                        != u32::from(RouteHeader::RT_TABLE_MAIN)
+                    {
                         return None;
                     }
                     let dest = r.attributes.iter().find_map(|a| match a {

@@ -193,7 +193,7 @@ impl NetworkService {
                 continue;
             }
             let mut rec = NetworkRecord {
-                id: random_hex(32),
+                id: random_hex(64),
                 name: name.to_string(),
                 created: now(),
                 driver: match name {
@@ -225,10 +225,8 @@ impl NetworkService {
                     "com.docker.network.bridge.default_bridge".into(),
                     "true".into(),
                 );
-                rec.options.insert(
-                    "com.docker.network.bridge.name".into(),
-                    rec.bridge.clone(),
-                );
+                rec.options
+                    .insert("com.docker.network.bridge.name".into(), rec.bridge.clone());
             }
             rec.save(&self.cfg.root)?;
             self.state
@@ -301,14 +299,9 @@ impl NetworkService {
         h.set_up(index)?;
         // 127.0.0.1:<published port> is DNATed onto the bridge: the kernel must route
         // loopback sources there.
-        netlink::sysctl(
-            &format!("net/ipv4/conf/{}/route_localnet", rec.bridge),
-            "1",
-        )
-        .map_err(NetworkError::io(format!(
-            "setting route_localnet on {}",
-            rec.bridge
-        )))?;
+        netlink::sysctl(&format!("net/ipv4/conf/{}/route_localnet", rec.bridge), "1").map_err(
+            NetworkError::io(format!("setting route_localnet on {}", rec.bridge)),
+        )?;
         if !rec.internal {
             self.enable_forwarding("net/ipv4/ip_forward")?;
             if rec.v6().is_some() {
@@ -399,7 +392,9 @@ impl NetworkService {
     /// `POST /networks/create`. Returns the id.
     pub fn create(&self, req: CreateRequest) -> Result<String> {
         if req.name.is_empty() {
-            return Err(NetworkError::Invalid("network name must not be empty".into()));
+            return Err(NetworkError::Invalid(
+                "network name must not be empty".into(),
+            ));
         }
         if !valid_name(&req.name) {
             return Err(NetworkError::Invalid(format!(
@@ -427,7 +422,7 @@ impl NetworkService {
                 return Err(NetworkError::NameExists(req.name));
             }
         }
-        let id = random_hex(32);
+        let id = random_hex(64);
         let bridge = match req.options.get("com.docker.network.bridge.name") {
             Some(b) if !b.is_empty() => {
                 if b.len() > 15 {
@@ -440,9 +435,8 @@ impl NetworkService {
             _ => format!("berth-{}", &id[..9]),
         };
         if let Some(m) = req.options.get("com.docker.network.driver.mtu") {
-            m.parse::<u32>().map_err(|_| {
-                NetworkError::Invalid(format!("invalid MTU {m:?}: not a number"))
-            })?;
+            m.parse::<u32>()
+                .map_err(|_| NetworkError::Invalid(format!("invalid MTU {m:?}: not a number")))?;
         }
         let mut subnets: Vec<SubnetConfig> = Vec::new();
         for (subnet, gateway, range) in &req.ipam {
@@ -607,8 +601,10 @@ impl NetworkService {
         let result = (|| -> Result<(Vec<PublishedPort>, Vec<Reservation>)> {
             let mut st = self.state.lock().expect("network state");
             let mut host = Handle::new()?;
-            let ns = std::fs::File::open(spec.netns)
-                .map_err(NetworkError::io(format!("opening {}", spec.netns.display())))?;
+            let ns = std::fs::File::open(spec.netns).map_err(NetworkError::io(format!(
+                "opening {}",
+                spec.netns.display()
+            )))?;
             let mut inner = Handle::in_netns(spec.netns)?;
             for (i, (net, req)) in spec.networks.iter().enumerate() {
                 let ep = plug(
@@ -738,7 +734,11 @@ impl NetworkService {
                 ),
             }
         }
-        let dns = if attached.endpoints.iter().any(|e| e.network_name != "bridge") {
+        let dns = if attached
+            .endpoints
+            .iter()
+            .any(|e| e.network_name != "bridge")
+        {
             dns::bind_in_netns(spec.netns)
                 .and_then(|s| {
                     dns::serve(
@@ -747,9 +747,7 @@ impl NetworkService {
                         Arc::new(DnsView(self.me.clone())),
                     )
                 })
-                .map_err(|e| {
-                    eprintln!("berth daemon: the embedded DNS of {}: {e}", spec.name)
-                })
+                .map_err(|e| eprintln!("berth daemon: the embedded DNS of {}: {e}", spec.name))
                 .ok()
         } else {
             None
@@ -855,7 +853,15 @@ impl NetworkService {
             dns: &[],
         };
         let ep = plug(
-            &mut st, &mut host, &mut inner, &ns, &spec, &net_id, req, &ifname, first,
+            &mut st,
+            &mut host,
+            &mut inner,
+            &ns,
+            &spec,
+            &net_id,
+            req,
+            &ifname,
+            first,
             self.cfg.mtu,
         )?;
         let needs_dns = ep.network_name != "bridge";
@@ -971,28 +977,28 @@ fn plug(
     }
     if !user_defined && !req.aliases.is_empty() {
         return Err(NetworkError::Invalid(
-            "network-scoped alias is supported only for containers in user defined networks"
-                .into(),
+            "network-scoped alias is supported only for containers in user defined networks".into(),
         ));
     }
     let mut ipv4 = None;
     let mut ipv6 = None;
-    let allocate = |a: &mut Option<SubnetAllocator>, fixed: Option<IpAddr>| -> Result<Option<IpNet>> {
-        match (a.as_mut(), fixed) {
-            (Some(a), Some(ip)) => {
-                a.reserve(ip, owner)?;
-                Ok(Some(IpNet::new(ip, a.subnet.prefix_len()).expect("prefix")))
+    let allocate =
+        |a: &mut Option<SubnetAllocator>, fixed: Option<IpAddr>| -> Result<Option<IpNet>> {
+            match (a.as_mut(), fixed) {
+                (Some(a), Some(ip)) => {
+                    a.reserve(ip, owner)?;
+                    Ok(Some(IpNet::new(ip, a.subnet.prefix_len()).expect("prefix")))
+                }
+                (Some(a), None) => {
+                    let ip = a.allocate(owner)?;
+                    Ok(Some(IpNet::new(ip, a.subnet.prefix_len()).expect("prefix")))
+                }
+                (None, Some(ip)) => Err(NetworkError::Invalid(format!(
+                    "Invalid address {ip}: It does not belong to any of this network's subnets"
+                ))),
+                (None, None) => Ok(None),
             }
-            (Some(a), None) => {
-                let ip = a.allocate(owner)?;
-                Ok(Some(IpNet::new(ip, a.subnet.prefix_len()).expect("prefix")))
-            }
-            (None, Some(ip)) => Err(NetworkError::Invalid(format!(
-                "Invalid address {ip}: It does not belong to any of this network's subnets"
-            ))),
-            (None, None) => Ok(None),
-        }
-    };
+        };
     if let Some(ip @ IpAddr::V6(_)) = req.ipv4 {
         return Err(NetworkError::Invalid(format!("invalid IPv4 address: {ip}")));
     }
@@ -1015,7 +1021,7 @@ fn plug(
     let ep = Endpoint {
         network_id: net.rec.id.clone(),
         network_name: net.rec.name.clone(),
-        endpoint_id: random_hex(32),
+        endpoint_id: random_hex(64),
         interface: ifname.to_string(),
         host_veth: host_veth.clone(),
         mac: mac
@@ -1037,7 +1043,10 @@ fn plug(
         },
         aliases: req.aliases.clone(),
         dns_names: if user_defined {
-            let mut names = vec![spec.name.to_string(), owner[..12.min(owner.len())].to_string()];
+            let mut names = vec![
+                spec.name.to_string(),
+                owner[..12.min(owner.len())].to_string(),
+            ];
             names.extend(req.aliases.iter().cloned());
             if let Some(h) = spec.hostname {
                 if !names.iter().any(|n| n == h) {
@@ -1059,7 +1068,10 @@ fn plug(
     let wired = (|| -> Result<()> {
         use std::os::fd::AsFd;
         let bridge_index = host.link_index(&bridge)?.ok_or_else(|| {
-            NetworkError::Invalid(format!("the bridge {bridge} of network {} is missing", ep.network_name))
+            NetworkError::Invalid(format!(
+                "the bridge {bridge} of network {} is missing",
+                ep.network_name
+            ))
         })?;
         host.create_veth(&host_veth, ifname, ns.as_fd(), Some(mac), mtu)?;
         let hi = host
@@ -1067,9 +1079,9 @@ fn plug(
             .ok_or_else(|| NetworkError::Invalid(format!("{host_veth} vanished")))?;
         host.set_master(hi, bridge_index)?;
         host.set_up(hi)?;
-        let ci = inner
-            .link_index(ifname)?
-            .ok_or_else(|| NetworkError::Invalid(format!("{ifname} is missing in the container")))?;
+        let ci = inner.link_index(ifname)?.ok_or_else(|| {
+            NetworkError::Invalid(format!("{ifname} is missing in the container"))
+        })?;
         for ip in [ep.ipv4, ep.ipv6].into_iter().flatten() {
             inner.add_address(ci, ip.addr(), ip.prefix_len())?;
         }
@@ -1113,7 +1125,9 @@ fn ruleset(st: &State) -> firewall::Ruleset {
                 .rec
                 .subnets
                 .iter()
-                .filter_map(|s| firewall::IpNet::new(s.subnet.network(), s.subnet.prefix_len()).ok())
+                .filter_map(|s| {
+                    firewall::IpNet::new(s.subnet.network(), s.subnet.prefix_len()).ok()
+                })
                 .collect(),
             internal: n.rec.internal,
             masquerade: !n.rec.internal,
@@ -1166,12 +1180,19 @@ impl dns::Resolver for DnsView {
         let mut found = false;
         let mut out = Vec::new();
         for mine in me.endpoints.iter().filter(|e| !e.dns_names.is_empty()) {
+            // `name` or `name.<network>`.
+            let suffix = format!(".{}", mine.network_name.to_ascii_lowercase());
+            let short = name.strip_suffix(&suffix).unwrap_or(&name);
             for sb in st.sandboxes.values() {
-                for ep in sb.endpoints.iter().filter(|e| e.network_id == mine.network_id) {
+                for ep in sb
+                    .endpoints
+                    .iter()
+                    .filter(|e| e.network_id == mine.network_id)
+                {
                     if ep
                         .dns_names
                         .iter()
-                        .any(|n| n.to_ascii_lowercase() == name)
+                        .any(|n| n.eq_ignore_ascii_case(&name) || n.eq_ignore_ascii_case(short))
                     {
                         found = true;
                         out.extend(ep.ipv4.map(|i| i.addr()));
@@ -1189,8 +1210,13 @@ impl dns::Resolver for DnsView {
         let me = st.sandboxes.get(container_id)?;
         for mine in me.endpoints.iter().filter(|e| !e.dns_names.is_empty()) {
             for sb in st.sandboxes.values() {
-                for ep in sb.endpoints.iter().filter(|e| e.network_id == mine.network_id) {
-                    if ep.ipv4.map(|i| i.addr()) == Some(ip) || ep.ipv6.map(|i| i.addr()) == Some(ip)
+                for ep in sb
+                    .endpoints
+                    .iter()
+                    .filter(|e| e.network_id == mine.network_id)
+                {
+                    if ep.ipv4.map(|i| i.addr()) == Some(ip)
+                        || ep.ipv6.map(|i| i.addr()) == Some(ip)
                     {
                         return Some(format!("{}.{}", sb.name, ep.network_name));
                     }

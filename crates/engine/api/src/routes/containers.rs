@@ -47,10 +47,9 @@ pub async fn create(backend: &Arc<Backend>, q: &Query, req: Request<Incoming>) -
     };
     let name = q.get("name").map(str::to_string);
     let svc = backend.containers.clone();
-    let (id, warnings) = container_blocking(move || {
-        svc.create(name.as_deref(), config, host_config, networking)
-    })
-    .await?;
+    let (id, warnings) =
+        container_blocking(move || svc.create(name.as_deref(), config, host_config, networking))
+            .await?;
     Ok(body::json(
         StatusCode::CREATED,
         &json!({"Id": id, "Warnings": warnings}),
@@ -212,7 +211,10 @@ fn networks_json(rec: &ContainerRecord, network_id: &dyn Fn(&str) -> String) -> 
         }
     }
     for (name, req) in &rec.networks {
-        out.insert(name.clone(), endpoint_json(rec, name, Some(req), network_id));
+        out.insert(
+            name.clone(),
+            endpoint_json(rec, name, Some(req), network_id),
+        );
     }
     Value::Object(out)
 }
@@ -495,7 +497,10 @@ fn matches(
             "network" => vals.iter().any(|v| {
                 rec.host_config.network_mode.as_deref() == Some(v.as_str())
                     || rec.networks.iter().any(|(n, _)| n == v)
-                    || rec.endpoints.iter().any(|e| e.network_id.starts_with(v.as_str()))
+                    || rec
+                        .endpoints
+                        .iter()
+                        .any(|e| e.network_id.starts_with(v.as_str()))
             }),
             "before" | "since" => {
                 let mut ok = true;
@@ -562,13 +567,7 @@ pub async fn inspect(backend: &Arc<Backend>, name: &str) -> HandlerResult {
             execs,
             &root,
             &svc.monitor_dir(&c.id).join("netns").to_string_lossy(),
-            &|name| {
-                backend
-                    .networks
-                    .get(name)
-                    .map(|n| n.id)
-                    .unwrap_or_default()
-            },
+            &|name| backend.networks.get(name).map(|n| n.id).unwrap_or_default(),
         ),
     ))
 }

@@ -82,8 +82,7 @@ fn containers_json(backend: &Backend, n: &NetworkRecord) -> Value {
 pub async fn list(backend: &Arc<Backend>, q: &Query) -> HandlerResult {
     let filters = filter_args(q)?;
     for key in filters.keys() {
-        if !["driver", "id", "label", "name", "scope", "type", "dangling"].contains(&key.as_str())
-        {
+        if !["driver", "id", "label", "name", "scope", "type", "dangling"].contains(&key.as_str()) {
             return Err(ApiError::bad_request(format!("invalid filter '{key}'")));
         }
     }
@@ -115,8 +114,7 @@ fn matches(
                         )));
                     }
                 }
-                vals.iter()
-                    .any(|v| (v == "builtin") == n.predefined())
+                vals.iter().any(|v| (v == "builtin") == n.predefined())
             }
             "label" => vals.iter().all(|v| match v.split_once('=') {
                 Some((k, want)) => n.labels.get(k).map(|x| x == want).unwrap_or(false),
@@ -133,8 +131,7 @@ fn matches(
                     }
                     None => true,
                 };
-                let dangling =
-                    !n.predefined() && !backend.containers.network_in_use(&n.name);
+                let dangling = !n.predefined() && !backend.containers.network_in_use(&n.name);
                 dangling == want
             }
             _ => true,
@@ -149,7 +146,10 @@ fn matches(
 pub async fn inspect(backend: &Arc<Backend>, id: &str, _q: &Query) -> HandlerResult {
     let n = backend.networks.get(id).map_err(err)?;
     let containers = containers_json(backend, &n);
-    Ok(body::json(StatusCode::OK, &network_json(&n, Some(containers))))
+    Ok(body::json(
+        StatusCode::OK,
+        &network_json(&n, Some(containers)),
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -214,14 +214,21 @@ pub async fn create(backend: &Arc<Backend>, req: Request<Incoming>) -> HandlerRe
         ));
     }
     let ipam = b.ipam.unwrap_or_default();
-    if let Some(d) = ipam.driver.as_deref().filter(|d| !d.is_empty() && *d != "default") {
+    if let Some(d) = ipam
+        .driver
+        .as_deref()
+        .filter(|d| !d.is_empty() && *d != "default")
+    {
         return Err(ApiError::not_found(format!(
             "plugin \"{d}\" not found: berth has the default IPAM driver only"
         )));
     }
     let mut subnets = Vec::new();
     for c in ipam.config.unwrap_or_default() {
-        if c.auxiliary_addresses.as_ref().is_some_and(|a| !a.is_empty()) {
+        if c.auxiliary_addresses
+            .as_ref()
+            .is_some_and(|a| !a.is_empty())
+        {
             return Err(ApiError::new(
                 StatusCode::NOT_IMPLEMENTED,
                 "--aux-address is not supported by berth",
@@ -317,8 +324,9 @@ pub async fn connect(backend: &Arc<Backend>, id: &str, req: Request<Incoming>) -
     let b: ConnectBody = body::collect_json(req.into_body()).await?;
     let n = backend.networks.get(id).map_err(err)?;
     let request = match &b.endpoint_config {
-        Some(s) => berth_container::network::endpoint_request(s)
-            .map_err(|e| ApiError::from_kind(&e))?,
+        Some(s) => {
+            berth_container::network::endpoint_request(s).map_err(|e| ApiError::from_kind(&e))?
+        }
         None => Default::default(),
     };
     backend
@@ -329,11 +337,7 @@ pub async fn connect(backend: &Arc<Backend>, id: &str, req: Request<Incoming>) -
     Ok(body::status(StatusCode::OK))
 }
 
-pub async fn disconnect(
-    backend: &Arc<Backend>,
-    id: &str,
-    req: Request<Incoming>,
-) -> HandlerResult {
+pub async fn disconnect(backend: &Arc<Backend>, id: &str, req: Request<Incoming>) -> HandlerResult {
     let b: ConnectBody = body::collect_json(req.into_body()).await?;
     let _ = b.force;
     let n = backend.networks.get(id).map_err(err)?;
