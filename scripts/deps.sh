@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building and testing berth needs on a fresh Debian machine (idempotent).
-#   scripts/deps.sh          build deps + busybox (for the demo) + tini (docker run --init)
+#   scripts/deps.sh          build deps + busybox (for the demo) + tini (docker run --init) + nftables
+#                            (bridge networks; iptables is the fallback)
 #   scripts/deps.sh --test   also the peers and clients the tests drive: runc, crun, podman, containerd,
 #                            docker-registry, skopeo, umoci, dockerd, htpasswd, openssl, the docker Python SDK
 set -euo pipefail
-pkgs=(pkg-config libseccomp-dev busybox-static iproute2 procps tini)
+pkgs=(pkg-config libseccomp-dev busybox-static iproute2 procps tini nftables iptables)
 if [[ ${1:-} == --test ]]; then
   pkgs+=(runc crun podman containerd skopeo umoci hyperfine time docker-registry docker.io apache2-utils openssl curl)
 fi

@@ -74,8 +74,18 @@ pub fn resolve(
         }
         name => name.to_string(),
     };
-    // The network must exist; its name is what the record keeps.
-    let rec = networks.get(&primary)?;
+    // The network must exist; its name is what the record keeps. An unknown network is
+    // a bad request here, not Docker's 404 at start: the CLI takes a 404 from create for a
+    // missing image and would try to pull it.
+    let known = |name: &str| {
+        networks.get(name).map_err(|e| match e {
+            berth_network::NetworkError::NotFound(_) => {
+                ContainerError::Invalid(format!("network {name} not found"))
+            }
+            other => other.into(),
+        })
+    };
+    let rec = known(&primary)?;
     hc.network_mode = Some(rec.name.clone());
     let mut out = vec![(rec.name.clone(), EndpointRequest::default())];
     for (name, settings) in endpoints {

@@ -18,7 +18,8 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute,
+    LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -342,6 +343,24 @@ impl Handle {
 
     /// Adds the default route (0.0.0.0/0 or ::/0) via `gateway` to the main table; the kernel
     /// picks the link the gateway is on.
+    /// Hairpin mode on a bridge port: frames may leave by the port they came in on. A
+    /// container reaching its own published port through the host's address needs it when
+    /// bridged traffic passes netfilter (br_netfilter), as Docker sets it.
+    pub fn set_hairpin(&mut self, index: u32) -> Result<()> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::PortKind(InfoPortKind::Bridge),
+            LinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(
+                true,
+            )])),
+        ]));
+        self.request(RouteNetlinkMessage::NewLink(msg), 0, |h| {
+            format!("setting hairpin mode on bridge port {}", h.label(index))
+        })?;
+        Ok(())
+    }
+
     pub fn add_default_route(&mut self, gateway: IpAddr) -> Result<()> {
         let mut msg = RouteMessage::default();
         msg.header.address_family = family(gateway);

@@ -1078,6 +1078,7 @@ fn plug(
             .link_index(&host_veth)?
             .ok_or_else(|| NetworkError::Invalid(format!("{host_veth} vanished")))?;
         host.set_master(hi, bridge_index)?;
+        host.set_hairpin(hi)?;
         host.set_up(hi)?;
         let ci = inner.link_index(ifname)?.ok_or_else(|| {
             NetworkError::Invalid(format!("{ifname} is missing in the container"))
