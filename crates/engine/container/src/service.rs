@@ -1200,10 +1200,20 @@ impl ContainerService {
         let rec = {
             let mut r = c.record.lock().expect("record lock");
             let old = std::mem::replace(&mut r.name, new_name.to_string());
+            let endpoints = r.endpoints.clone();
+            for ep in &mut r.endpoints {
+                for n in &mut ep.dns_names {
+                    if *n == old {
+                        *n = new_name.to_string();
+                    }
+                }
+            }
             if let Err(e) = r.save(&self.container_dir(&c.id)) {
                 r.name = old;
+                r.endpoints = endpoints;
                 return Err(e);
             }
+            self.networks.rename(&c.id, new_name);
             r.clone()
         };
         drop(map);

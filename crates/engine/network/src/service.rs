@@ -640,7 +640,25 @@ impl NetworkService {
                     other => other,
                 })?
             };
-            let (ports, reservations): (Vec<_>, Vec<_>) = published.into_iter().unzip();
+            let (mut ports, mut reservations): (Vec<_>, Vec<_>) = published.into_iter().unzip();
+            // On a network with IPv6, a port published on every address is published on
+            // every IPv6 address too (the same port), as Docker does.
+            if made.first().is_some_and(|e| e.ipv6.is_some()) {
+                for p in ports.clone() {
+                    if p.host_ip != IpAddr::V4(Ipv4Addr::UNSPECIFIED) {
+                        continue;
+                    }
+                    let any6 = IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED);
+                    let (_, r) = ports::reserve(p.proto, any6, p.host_port).map_err(|e| {
+                        NetworkError::Io {
+                            what: format!("reserving [::]:{}/{}", p.host_port, p.proto.as_str()),
+                            source: e,
+                        }
+                    })?;
+                    reservations.push(r);
+                    ports.push(PublishedPort { host_ip: any6, ..p });
+                }
+            }
             Ok((ports, reservations))
         })();
         let (ports, reservations) = match result {
@@ -796,6 +814,21 @@ impl NetworkService {
             if let Some(h) = h.as_mut() {
                 if let Err(e) = h.delete_link(&ep.host_veth) {
                     eprintln!("berth daemon: removing {}: {e}", ep.host_veth);
+                }
+            }
+        }
+    }
+
+    /// A running container was renamed: the embedded DNS answers the new name at once.
+    pub fn rename(&self, container_id: &str, new_name: &str) {
+        let mut st = self.state.lock().expect("network state");
+        if let Some(sb) = st.sandboxes.get_mut(container_id) {
+            let old = std::mem::replace(&mut sb.name, new_name.to_string());
+            for ep in &mut sb.endpoints {
+                for n in &mut ep.dns_names {
+                    if *n == old {
+                        *n = new_name.to_string();
+                    }
                 }
             }
         }
