@@ -56,7 +56,7 @@ impl Engine {
     /// A fresh daemon with `busybox:latest` imported.
     pub fn start() -> Result<Engine> {
         let engine = Engine {
-            daemon: Daemon::start()?,
+            daemon: Daemon::start_in_netns()?,
         };
         engine.import(BUSYBOX, &[r#"CMD ["sh"]"#])?;
         Ok(engine)

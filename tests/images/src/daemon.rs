@@ -14,10 +14,14 @@
 //!    whatever is still mounted under `<dir>` (per /proc/self/mountinfo) and
 //!    removes `<dir>`.
 //!
-//! Every daemon runs in a network namespace of its own (`/run/netns/berth-it-...`,
-//! loopback up): its bridges, veths, netfilter table and sysctls are made there, never
-//! on the host, and go when the test deletes the namespace at the end.
-//! [`Daemon::netns_command`] runs a program in it (a client reaching a published port).
+//! Networks: [`Daemon::start`] / [`Daemon::start_with`] run the daemon in the test's own
+//! network namespace (it reaches the tests' registries on 127.0.0.1) with `--bridge none`:
+//! it makes no bridge and no netfilter rule, and containers get no network. A daemon from
+//! [`Daemon::start_in_netns`] runs in a network namespace of its own
+//! (`/run/netns/berth-it-...`, loopback up) with the default bridge: its bridges, veths,
+//! netfilter table and sysctls are made there, never on the host, and go when the
+//! namespace is deleted at the end. [`Daemon::netns_command`] runs a program in it (a
+//! client reaching a published port).
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -65,36 +69,52 @@ impl Daemon {
             .prefix("berth-it-")
             .tempdir_in("/run")
             .context("making an exec root under /run")?;
-        let netns = cmd::unique("berth-it-");
-        // `ip netns add` names are at most 255 characters; bridge names are not involved.
-        cmd::run("ip", &["netns", "add", netns.as_str()])?.ok()?;
         let mut daemon = Daemon {
             dir: Some(dir),
             run: Some(run),
             child: None,
             insecure: insecure_registries.iter().map(|s| s.to_string()).collect(),
+            netns: None,
+            extra_args: vec!["--bridge".into(), "none".into()],
+        };
+        daemon.spawn()?;
+        Ok(daemon)
+    }
+
+    /// A daemon with networks, in a network namespace of its own.
+    pub fn start_in_netns() -> Result<Daemon> {
+        Self::start_with_args(&[])
+    }
+
+    /// [`Daemon::start_in_netns`] with extra `berth daemon` flags (e.g. `--bip`).
+    pub fn start_with_args(args: &[&str]) -> Result<Daemon> {
+        let dir = cmd::tmp_dir("daemon")?;
+        fs::create_dir_all(dir.path().join("docker-config"))?;
+        let run = tempfile::Builder::new()
+            .prefix("berth-it-")
+            .tempdir_in("/run")
+            .context("making an exec root under /run")?;
+        let netns = cmd::unique("berth-it-");
+        cmd::run("ip", &["netns", "add", netns.as_str()])?.ok()?;
+        let mut daemon = Daemon {
+            dir: Some(dir),
+            run: Some(run),
+            child: None,
+            insecure: Vec::new(),
             netns: Some(netns.clone()),
-            extra_args: Vec::new(),
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
         };
         cmd::run("ip", &["-n", netns.as_str(), "link", "set", "lo", "up"])?.ok()?;
         daemon.spawn()?;
         Ok(daemon)
     }
 
-    /// A daemon started with extra `berth daemon` flags (e.g. `--bip`).
-    pub fn start_with_args(args: &[&str]) -> Result<Daemon> {
-        let mut d = Self::start_with(&[])?;
-        d.stop()?;
-        d.extra_args = args.iter().map(|s| s.to_string()).collect();
-        d.spawn()?;
-        Ok(d)
-    }
-
-    /// The daemon's network namespace name (under /run/netns).
+    /// The daemon's network namespace name (under /run/netns): only for
+    /// [`Daemon::start_in_netns`] daemons.
     pub fn netns(&self) -> &str {
         self.netns
             .as_deref()
-            .expect("the namespace lives as long as the daemon")
+            .expect("a daemon from start_in_netns has a network namespace")
     }
 
     /// `program args...` inside the daemon's network namespace (its host view: bridges,
@@ -185,9 +205,18 @@ impl Daemon {
             cmd.arg("--insecure-registry").arg(registry);
         }
         cmd.args(&self.extra_args);
-        let ns = File::open(format!("/run/netns/{}", self.netns()))
-            .context("opening the daemon's network namespace")?;
-        {
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .env("RUST_BACKTRACE", "1");
+        let ns = match &self.netns {
+            Some(name) => Some(
+                File::open(format!("/run/netns/{name}"))
+                    .context("opening the daemon's network namespace")?,
+            ),
+            None => None,
+        };
+        if let Some(ns) = &ns {
             use std::os::fd::AsRawFd;
             use std::os::unix::process::CommandExt;
             let fd = ns.as_raw_fd();
@@ -201,10 +230,6 @@ impl Daemon {
                 });
             }
         }
-        cmd.stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .env("RUST_BACKTRACE", "1");
         let line = cmd::describe(&cmd);
         let child = cmd
             .spawn()

@@ -106,9 +106,22 @@ fn embedded_resolv_conf(host: &str, hc: &HostConfig) -> String {
         },
     );
     let mut out = String::from("nameserver 127.0.0.11\n");
+    let mut has_options = false;
     for l in rest.lines().filter(|l| !l.starts_with("nameserver")) {
-        out.push_str(l);
+        if l.starts_with("options ") {
+            has_options = true;
+            out.push_str(l);
+            // Docker's: names with dots go to the embedded server as they are first.
+            if !l.contains("ndots:") {
+                out.push_str(" ndots:0");
+            }
+        } else {
+            out.push_str(l);
+        }
         out.push('\n');
+    }
+    if !has_options {
+        out.push_str("options ndots:0\n");
     }
     out
 }
@@ -211,7 +224,11 @@ mod tests {
         };
         assert_eq!(
             embedded_resolv_conf(host, &hc),
-            "nameserver 127.0.0.11\nsearch corp\noptions edns0\n"
+            "nameserver 127.0.0.11\nsearch corp\noptions edns0 ndots:0\n"
+        );
+        assert_eq!(
+            embedded_resolv_conf("nameserver 10.0.0.2\n", &HostConfig::default()),
+            "nameserver 127.0.0.11\noptions ndots:0\n"
         );
     }
 }

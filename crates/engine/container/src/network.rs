@@ -42,6 +42,11 @@ pub fn resolve(
         .and_then(|n| n.endpoints_config.clone())
         .unwrap_or_default();
     let primary = match asked.as_str() {
+        // `--bridge none`: the daemon has no default network.
+        "" | "default" if !networks.has_default_bridge() => {
+            hc.network_mode = Some("none".into());
+            return Ok(Vec::new());
+        }
         "" | "default" | "bridge" => "bridge".to_string(),
         "none" | "host" => {
             hc.network_mode = Some(asked.clone());
@@ -74,29 +79,15 @@ pub fn resolve(
         }
         name => name.to_string(),
     };
-    // The network must exist; its name is what the record keeps. An unknown network is
-    // a bad request here, not Docker's 404 at start: the CLI takes a 404 from create for a
-    // missing image and would try to pull it.
-    let known = |name: &str| {
-        networks.get(name).map_err(|e| match e {
-            berth_network::NetworkError::NotFound(_) => {
-                ContainerError::Invalid(format!("network {name} not found"))
-            }
-            other => other.into(),
-        })
-    };
-    let rec = known(&primary)?;
-    hc.network_mode = Some(rec.name.clone());
-    let mut out = vec![(rec.name.clone(), EndpointRequest::default())];
-    for (name, settings) in endpoints {
-        // The CLI names the default network `default`.
-        let name = if name == "default" {
-            "bridge".to_string()
-        } else {
-            name
+    // A network that does not exist yet is Docker's business at start ("network nope not
+    // found"), as it may be created in between; a known one is named as the store names
+    // it, and what is asked of it is checked now.
+    let checked = |name: &str, req: &EndpointRequest| -> Result<String> {
+        let rec = match networks.get(name) {
+            Ok(rec) => rec,
+            Err(berth_network::NetworkError::NotFound(_)) => return Ok(name.to_string()),
+            Err(e) => return Err(e.into()),
         };
-        let rec = networks.get(&name)?;
-        let req = endpoint_request(&settings)?;
         if rec.predefined() && (req.ipv4.is_some() || req.ipv6.is_some()) {
             return Err(ContainerError::Invalid(
                 "user specified IP address is supported on user defined networks only".into(),
@@ -108,9 +99,31 @@ pub fn resolve(
                     .into(),
             ));
         }
-        match out.iter_mut().find(|(n, _)| *n == rec.name) {
+        for ip in [req.ipv4, req.ipv6].into_iter().flatten() {
+            if !rec.subnets.iter().any(|s| s.subnet.contains(&ip)) {
+                return Err(ContainerError::Invalid(format!(
+                    "invalid config for network {}: invalid endpoint settings:\nno configured subnet or ip-range contain the IP address {ip}",
+                    rec.name
+                )));
+            }
+        }
+        Ok(rec.name)
+    };
+    let primary_name = checked(&primary, &EndpointRequest::default())?;
+    hc.network_mode = Some(primary_name.clone());
+    let mut out = vec![(primary_name, EndpointRequest::default())];
+    for (name, settings) in endpoints {
+        // The CLI names the default network `default`.
+        let name = if name == "default" {
+            "bridge".to_string()
+        } else {
+            name
+        };
+        let req = endpoint_request(&settings)?;
+        let name = checked(&name, &req)?;
+        match out.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => slot.1 = req,
-            None => out.push((rec.name.clone(), req)),
+            None => out.push((name, req)),
         }
     }
     Ok(out)

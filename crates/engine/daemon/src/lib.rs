@@ -43,7 +43,7 @@ pub struct DaemonOptions {
     pub bip: Option<String>,
     /// `--default-address-pool base=CIDR,size=N`.
     pub default_address_pools: Vec<String>,
-    /// The default bridge's interface name (`berth0`).
+    /// The default bridge's interface name (`berth0`), or `none`: no default network.
     pub bridge_name: String,
     pub mtu: Option<u32>,
 }
@@ -136,12 +136,16 @@ fn open_networks(opts: &DaemonOptions) -> anyhow::Result<Arc<NetworkService>> {
                 .with_context(|| format!("--default-address-pool {p}"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    if opts.bridge_name.is_empty() || opts.bridge_name.len() > 15 {
-        bail!("--bridge-name {:?}: 1 to 15 characters", opts.bridge_name);
-    }
+    let default_bridge = match opts.bridge_name.as_str() {
+        "none" => None,
+        b if b.is_empty() || b.len() > 15 => {
+            bail!("--bridge {b:?}: an interface name of 1 to 15 characters, or none")
+        }
+        b => Some(b.to_string()),
+    };
     NetworkService::open(berth_network::Config {
         root: opts.data_root.join("network"),
-        default_bridge: opts.bridge_name.clone(),
+        default_bridge,
         bip,
         pools,
         mtu: opts.mtu,

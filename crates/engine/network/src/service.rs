@@ -37,8 +37,9 @@ use crate::ports::{self, Reservation};
 pub struct Config {
     /// Where network records are kept (`<data-root>/network`).
     pub root: PathBuf,
-    /// The default network's bridge (`berth0`).
-    pub default_bridge: String,
+    /// The default network's bridge (`berth0`); `None` (`--bridge none`): no default
+    /// bridge network, containers without `--network` get none.
+    pub default_bridge: Option<String>,
     /// `--bip`: the default bridge's address and prefix, e.g. `172.30.0.1/16`.
     pub bip: Option<Ipv4Net>,
     /// `--default-address-pool`s; Docker's pools when empty.
@@ -114,6 +115,8 @@ pub struct NetworkService {
     state: Mutex<State>,
     /// What berth changed on the host, or could not do, for `docker info`.
     notes: Mutex<Vec<String>>,
+    /// The table holds rules this daemon wrote.
+    wrote_rules: std::sync::atomic::AtomicBool,
     me: Weak<NetworkService>,
 }
 
@@ -138,6 +141,7 @@ impl NetworkService {
             firewall,
             state: Mutex::new(State::default()),
             notes: Mutex::new(notes),
+            wrote_rules: std::sync::atomic::AtomicBool::new(false),
             me: me.clone(),
         });
         let mut records = Vec::new();
@@ -159,6 +163,10 @@ impl NetworkService {
         {
             let mut st = svc.state.lock().expect("network state");
             for rec in records {
+                // `--bridge none`: the default bridge of an earlier start stays on disk only.
+                if rec.name == "bridge" && svc.cfg.default_bridge.is_none() {
+                    continue;
+                }
                 st.networks.insert(rec.id.clone(), Net::new(rec));
             }
         }
@@ -189,7 +197,7 @@ impl NetworkService {
                 .any(|n| n.rec.name == name)
         };
         for name in PREDEFINED {
-            if have(name) {
+            if have(name) || (name == "bridge" && self.cfg.default_bridge.is_none()) {
                 continue;
             }
             let mut rec = NetworkRecord {
@@ -210,7 +218,7 @@ impl NetworkService {
                 options: BTreeMap::new(),
             };
             if name == "bridge" {
-                rec.bridge = self.cfg.default_bridge.clone();
+                rec.bridge = self.cfg.default_bridge.clone().unwrap_or_default();
                 let (subnet, gateway) = match self.cfg.bip {
                     Some(bip) => (IpNet::V4(bip.trunc()), IpAddr::V4(bip.addr())),
                     None => {
@@ -341,6 +349,11 @@ impl NetworkService {
         self.notes.lock().expect("notes").clone()
     }
 
+    /// Whether `docker run` without `--network` gets the default bridge.
+    pub fn has_default_bridge(&self) -> bool {
+        self.cfg.default_bridge.is_some()
+    }
+
     pub fn firewall_backend(&self) -> Option<&'static str> {
         self.firewall.map(|b| match b {
             firewall::Backend::Nftables => "nftables",
@@ -357,7 +370,17 @@ impl NetworkService {
             let st = self.state.lock().expect("network state");
             ruleset(&st)
         };
+        // With no bridge network there is nothing to write: a daemon that never wrote the
+        // table leaves it alone (it may be another engine's on a shared host).
+        if rules.networks.is_empty() && !self.wrote_rules.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Ok(());
+        }
         firewall::apply(backend, &rules)?;
+        self.wrote_rules.store(
+            !rules.networks.is_empty(),
+            std::sync::atomic::Ordering::SeqCst,
+        );
         Ok(())
     }
 

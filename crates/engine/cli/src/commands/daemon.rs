@@ -35,8 +35,14 @@ pub struct Args {
     /// Where new networks' subnets come from: base=CIDR,size=N; may be repeated
     #[arg(long = "default-address-pool", value_name = "POOL")]
     default_address_pools: Vec<String>,
-    /// The default bridge's interface name
-    #[arg(long = "bridge-name", value_name = "NAME", default_value = "berth0")]
+    /// The default bridge network's interface name, or none: no default bridge network
+    /// (containers without --network get none)
+    #[arg(
+        short = 'b',
+        long = "bridge",
+        value_name = "NAME",
+        default_value = "berth0"
+    )]
     bridge_name: String,
     /// MTU of container interfaces
     #[arg(long, value_name = "BYTES")]

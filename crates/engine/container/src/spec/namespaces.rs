@@ -48,12 +48,9 @@ fn other_mode(value: &str, what: &'static str, flag: &str) -> Error {
 
 /// Read the modes of a host config, refusing invalid and unimplemented ones.
 pub(crate) fn modes(hc: &HostConfig, cgroup_v2: bool) -> Result<Modes> {
+    // A new network namespace or the host's; `container:<id>` and bridges are the
+    // engine's: the container service points the spec at the namespace to join.
     let network = hc.network_mode.as_deref().unwrap_or_default();
-    if network.starts_with("container:") {
-        return Err(Error::Unsupported(format!(
-            "sharing another container's network namespace (--network {network})"
-        )));
-    }
     let ipc = match hc.ipc_mode.as_deref().unwrap_or_default() {
         "" | "private" | "shareable" => IpcMode::Private,
         "none" => IpcMode::None,
@@ -166,16 +163,13 @@ mod tests {
     }
 
     #[test]
-    fn container_modes_are_not_implemented_and_bad_modes_invalid() {
+    fn container_pid_and_ipc_modes_are_not_implemented_and_bad_modes_invalid() {
         use berth_core::{ErrorKind, HasKind};
         let hc = |f: fn(&mut HostConfig)| {
             let mut h = HostConfig::default();
             f(&mut h);
             modes(&h, false).unwrap_err()
         };
-        let e = hc(|h| h.network_mode = Some("container:abc".into()));
-        assert_eq!(e.kind(), ErrorKind::NotImplemented);
-        assert!(e.to_string().contains("--network container:abc"), "{e}");
         assert_eq!(
             hc(|h| h.pid_mode = Some("container:x".into())).kind(),
             ErrorKind::NotImplemented
