@@ -171,7 +171,19 @@ fn network_create_and_rm_errors_change_nothing() -> Result<()> {
             "network with name fixed already exists",
             "a duplicate name",
         )?;
-        let out = e.docker_fails(&["run", "--rm", "--network", "nope", BUSYBOX, "true"])?;
+        // `--pull never`: a 404 from create makes the CLI pull the image otherwise (Docker
+        // itself creates the container and fails its start, which the CLI does not take
+        // for a missing image).
+        let out = e.docker_fails(&[
+            "run",
+            "--rm",
+            "--pull",
+            "never",
+            "--network",
+            "nope",
+            BUSYBOX,
+            "true",
+        ])?;
         ensure_contains(&out.stderr, "network nope not found", "--network nope")?;
         let out = e.docker_fails(&["network", "inspect", "nope"])?;
         ensure_contains(
