@@ -268,3 +268,43 @@ fn a_port_already_allocated_fails_the_second_start() -> Result<()> {
     ensure_contains(&out.stderr, "port is already allocated", "a third -p 8080")?;
     Ok(())
 }
+
+#[test]
+fn an_unknown_network_fails_the_start_not_the_create() -> Result<()> {
+    // Docker 28 (daemon/create.go, validateNetworkingConfig): "The referenced network might
+    // not exist when the container is created". create succeeds, start fails with
+    // "network nope not found", and a start after `network create nope` works.
+    let e = Engine::start()?;
+    let out = e.docker(&[
+        "create",
+        "--pull",
+        "never",
+        "--name",
+        "late",
+        "--network",
+        "nope",
+        BUSYBOX,
+        "sleep",
+        "60",
+    ])?;
+    ensure!(
+        out.success(),
+        "create with a network that does not exist yet must succeed: {out}"
+    );
+    let out = e.docker_fails(&["start", "late"])?;
+    ensure_contains(
+        &out.stderr,
+        "network nope not found",
+        "start with --network nope",
+    )?;
+    create_network(&e, &["nope"])?;
+    let result = (|| -> Result<()> {
+        e.docker_ok(&["start", "late"])?;
+        let ip = container_ip(&e, "late", "nope")?;
+        ensure!(!ip.is_empty(), "late has no address on nope");
+        e.docker_ok(&["rm", "-f", "late"])?;
+        Ok(())
+    })();
+    remove_networks(&e, &["nope"]);
+    result
+}

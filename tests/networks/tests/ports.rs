@@ -5,7 +5,7 @@
 use anyhow::{ensure, Result};
 use berth_network_tests::{
     ensure_contains, host_get, nft_table, start_idle, start_web, start_web_image, wait_host_get,
-    Engine, Outside, BUSYBOX, HOST_IP,
+    Engine, Outside, HOST_IP,
 };
 
 /// `docker port <name>` lines; Docker 28 adds a `[::]` line next to `0.0.0.0` when the
