@@ -7,6 +7,7 @@
 pub mod exec;
 pub mod lifecycle;
 pub mod logs;
+pub mod netopts;
 pub mod opts;
 pub mod prune;
 pub mod ps;
