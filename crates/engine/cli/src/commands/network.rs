@@ -520,6 +520,8 @@ async fn rm(ctx: &Ctx, args: RmArgs) -> Result<()> {
         }
     }
     if failed {
+        // docker ends with a status error that has no message of its own, and prints that.
+        eprintln!("exit status 1");
         return Err(crate::commands::Exit(1).into());
     }
     Ok(())

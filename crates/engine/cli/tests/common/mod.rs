@@ -1,6 +1,6 @@
 //! What the tests that drive `berth` against a private dockerd share: finding the tools, a
 //! dockerd started with its own data, exec and pid paths on a socket in a scratch directory
-//! (stopped by its pid and removed when dropped), a busybox image tarball, and running `berth`
+//! and in a network namespace of its own (stopped by its pid and removed when dropped), a busybox image tarball, and running `berth`
 //! and `docker` against it.
 
 #![allow(dead_code)] // each test binary uses its own part of this module
@@ -250,13 +250,76 @@ pub fn effective_uid() -> u32 {
         .unwrap_or(u32::MAX)
 }
 
+/// A network namespace made with `ip netns add` for one daemon (its bridges, veths, netfilter
+/// rules and published ports live there, never on the host), deleted when dropped.
+pub struct NetNs(pub String);
+
+impl NetNs {
+    /// `/run/netns/berth-clitest-<tag>-<pid>` with its loopback up, or `None` when `ip netns`
+    /// cannot make it.
+    pub fn add(tag: &str) -> Option<NetNs> {
+        let name = format!("berth-clitest-{tag}-{}", std::process::id());
+        let added = Command::new("ip").args(["netns", "add", &name]).status();
+        if !added.is_ok_and(|s| s.success()) {
+            return None;
+        }
+        let ns = NetNs(name);
+        let up = Command::new("ip")
+            .args(["-n", &ns.0, "link", "set", "lo", "up"])
+            .status();
+        up.is_ok_and(|s| s.success()).then_some(ns)
+    }
+
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from(format!("/run/netns/{}", self.0))
+    }
+
+    /// `program args...` run inside the namespace (a client of a published port).
+    pub fn command(&self, program: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net={}", self.path().display()))
+            .arg("--")
+            .arg(program)
+            .args(args);
+        cmd
+    }
+
+    /// Makes `cmd` start inside the namespace (setns before exec).
+    fn enter(&self, cmd: &mut Command) -> std::fs::File {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        let ns = std::fs::File::open(self.path()).expect("open the network namespace");
+        let fd = ns.as_raw_fd();
+        // SAFETY: setns is async-signal-safe; the file stays open until after the spawn.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        ns
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.0])
+            .status();
+    }
+}
+
 /// A private daemon and what the tests need around it. Dropping it stops the daemon by its
-/// pid, then removes its directories and the host paths it created (fields drop in this order).
+/// pid, deletes its network namespace, then removes its directories and the host paths it
+/// created (fields drop in this order).
 pub struct Daemon {
     pub env: Env,
     /// A tarball of a busybox root filesystem (`docker import` makes an image of it).
     pub tarball: PathBuf,
     daemon: Proc,
+    pub netns: NetNs,
     scratch: Vec<Scratch>,
     leftovers: HostLeftovers,
 }
@@ -318,6 +381,10 @@ pub fn start_daemon(tag: &str) -> Option<Daemon> {
         .unwrap()
         .success());
 
+    let Some(netns) = NetNs::add(tag) else {
+        skip("could not make a network namespace with `ip netns add`");
+        return None;
+    };
     let sock = dir.join("docker.sock");
     let host = format!("unix://{}", sock.display());
     let mut cmd = match &dockerd {
@@ -336,6 +403,7 @@ pub fn start_daemon(tag: &str) -> Option<Daemon> {
             cmd
         }
     };
+    let ns_file = netns.enter(&mut cmd);
     let daemon = Proc(
         cmd.args(["-H", &host, "--data-root"])
             .arg(dir.join("data"))
@@ -346,6 +414,7 @@ pub fn start_daemon(tag: &str) -> Option<Daemon> {
             .spawn()
             .unwrap(),
     );
+    drop(ns_file);
     let env = Env {
         host,
         docker,
@@ -357,6 +426,7 @@ pub fn start_daemon(tag: &str) -> Option<Daemon> {
         env,
         tarball,
         daemon,
+        netns,
         scratch,
         leftovers,
     })
