@@ -106,6 +106,8 @@ impl Drop for HostLeftovers {
 
 pub struct Env {
     pub host: String,
+    /// The daemon's network namespace (`/run/netns/...`): what it reaches is there.
+    pub netns: PathBuf,
     pub docker: PathBuf,
     pub config: PathBuf,
     pub dir: PathBuf,
@@ -283,24 +285,44 @@ impl NetNs {
             .args(args);
         cmd
     }
+}
 
-    /// Makes `cmd` start inside the namespace (setns before exec).
-    fn enter(&self, cmd: &mut Command) -> std::fs::File {
-        use std::os::fd::AsRawFd;
-        use std::os::unix::process::CommandExt;
-        let ns = std::fs::File::open(self.path()).expect("open the network namespace");
-        let fd = ns.as_raw_fd();
-        // SAFETY: setns is async-signal-safe; the file stays open until after the spawn.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        ns
+/// Makes `cmd` start inside the network namespace at `path` (setns before exec); the file
+/// returned must stay open until `cmd` is spawned.
+pub fn enter_netns(path: &Path, cmd: &mut Command) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let ns = std::fs::File::open(path).expect("open the network namespace");
+    let fd = ns.as_raw_fd();
+    // SAFETY: setns is async-signal-safe; the file stays open until after the spawn.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
+    ns
+}
+
+/// Whether something listens on 127.0.0.1:`port` inside the network namespace at `path`
+/// (checked from a thread of its own that enters it).
+pub fn listening_in(path: &Path, port: u16) -> bool {
+    use std::os::fd::AsRawFd;
+    let path = path.to_path_buf();
+    std::thread::spawn(move || {
+        let Ok(ns) = std::fs::File::open(&path) else {
+            return false;
+        };
+        // SAFETY: setns on this thread only, with a valid namespace file descriptor.
+        if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return false;
+        }
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    })
+    .join()
+    .unwrap_or(false)
 }
 
 impl Drop for NetNs {
@@ -403,7 +425,7 @@ pub fn start_daemon(tag: &str) -> Option<Daemon> {
             cmd
         }
     };
-    let ns_file = netns.enter(&mut cmd);
+    let ns_file = enter_netns(&netns.path(), &mut cmd);
     let daemon = Proc(
         cmd.args(["-H", &host, "--data-root"])
             .arg(dir.join("data"))
@@ -417,6 +439,7 @@ pub fn start_daemon(tag: &str) -> Option<Daemon> {
     drop(ns_file);
     let env = Env {
         host,
+        netns: netns.path(),
         docker,
         config: dir.join("berth-config"),
         dir: dir.clone(),
