@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{container, daemon, image, inspect, login, system, volume, Ctx};
+use commands::{container, daemon, image, inspect, login, network, system, volume, Ctx};
 
 pub const DEFAULT_HOST: &str = berth_daemon::DEFAULT_HOST;
 
@@ -101,12 +101,17 @@ enum Command {
     Exec(container::exec::Args),
     /// Display the running processes of a container
     Top(container::top::Args),
+    /// List port mappings or a specific mapping for the container
+    Port(container::port::Args),
     /// Manage containers
     #[command(subcommand)]
     Container(container::Command),
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::Command),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::Command),
     /// Log in to a registry
     Login(login::LoginArgs),
     /// Log out from a registry
@@ -200,8 +205,10 @@ async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Logs(a) => container::logs::run(ctx, a).await,
         Command::Exec(a) => container::exec::run(ctx, a).await,
         Command::Top(a) => container::top::run(ctx, a).await,
+        Command::Port(a) => container::port::run(ctx, a).await,
         Command::Container(c) => container::run(ctx, c).await,
         Command::Volume(c) => volume::run(ctx, c).await,
+        Command::Network(c) => network::run(ctx, c).await,
         Command::Login(a) => login::login(ctx, a).await,
         Command::Logout(a) => login::logout(ctx, a).await,
         Command::System(c) => system::run(ctx, c).await,

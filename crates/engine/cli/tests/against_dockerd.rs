@@ -14,7 +14,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::{
-    agree, err, find, ok, run, skip, sorted_lines, start_daemon, wait_for, Env, Proc, BERTH,
+    agree, enter_netns, err, find, listening_in, ok, run, skip, sorted_lines, start_daemon,
+    wait_for, Env, Proc, BERTH,
 };
 
 fn free_port() -> u16 {
@@ -25,7 +26,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start_registry(dir: &Path, name: &str, htpasswd: Option<&Path>) -> Option<(Proc, u16)> {
+/// A registry inside the daemon's network namespace (where the daemon reaches it).
+fn start_registry(env: &Env, name: &str, htpasswd: Option<&Path>) -> Option<(Proc, u16)> {
+    let dir = &env.dir;
     let registry = find(&["docker-registry"])?;
     let port = free_port();
     let mut cfg = format!(
@@ -40,17 +43,18 @@ fn start_registry(dir: &Path, name: &str, htpasswd: Option<&Path>) -> Option<(Pr
     }
     let cfg_path = dir.join(format!("{name}.yml"));
     std::fs::write(&cfg_path, cfg).unwrap();
-    let child = Command::new(registry)
+    let mut cmd = Command::new(registry);
+    let ns = enter_netns(&env.netns, &mut cmd);
+    let child = cmd
         .arg("serve")
         .arg(&cfg_path)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
+    drop(ns);
     let proc = Proc(child);
-    wait_for("registry", || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    wait_for("registry", || listening_in(&env.netns, port));
     Some((proc, port))
 }
 
@@ -198,7 +202,7 @@ fn exercise(env: &Env, tarball: &Path) {
 }
 
 fn registries(env: &Env) {
-    let Some((_registry, port)) = start_registry(&env.dir, "registry", None) else {
+    let Some((_registry, port)) = start_registry(env, "registry", None) else {
         return skip("docker-registry is not installed: push and pull not checked");
     };
     let name = format!("localhost:{port}/bb:1");
@@ -240,7 +244,7 @@ fn registries(env: &Env) {
         .output()
         .unwrap();
     std::fs::write(&users, o.stdout).unwrap();
-    let (_secure, sport) = start_registry(&env.dir, "secure", Some(&users)).unwrap();
+    let (_secure, sport) = start_registry(env, "secure", Some(&users)).unwrap();
     let server = format!("localhost:{sport}");
     let target = format!("{server}/bb:1");
     ok(&env.berth(&["tag", &name, &target]));

@@ -1,6 +1,6 @@
 //! `inspect` for every kind of object: `GET /containers/{id}/json`, `/images/{name}/json`,
-//! `/volumes/{name}`, printed as one indented JSON array in the daemon's key order or through
-//! `--format`. The top-level `berth inspect` tries a container, then an image, then a volume,
+//! `/networks/{name}`, `/volumes/{name}`, printed as one indented JSON array in the daemon's key order or through
+//! `--format`. The top-level `berth inspect` tries a container, an image, a network, then a volume,
 //! unless `--type` names one. Objects that are missing are reported after the output (exit 1).
 
 use anyhow::Result;
@@ -17,6 +17,7 @@ use crate::format::{indent_json, Template};
 pub enum Kind {
     Container,
     Image,
+    Network,
     Volume,
 }
 
@@ -25,6 +26,7 @@ impl Kind {
         match self {
             Kind::Container => format!("/containers/{}/json", encode(name)),
             Kind::Image => format!("/images/{}/json", path_name(name)),
+            Kind::Network => format!("/networks/{}", encode(name)),
             Kind::Volume => format!("/volumes/{}", encode(name)),
         }
     }
@@ -43,10 +45,15 @@ pub struct Args {
 }
 
 /// The raw JSON of `name` as a `kind`.
-async fn fetch(ctx: &Ctx, kind: Kind, name: &str) -> Result<Bytes> {
+async fn fetch(ctx: &Ctx, kind: Kind, name: &str, query: &str) -> Result<Bytes> {
     let resp = ctx
         .client
-        .request(Method::GET, &kind.path(name), &[], empty())
+        .request(
+            Method::GET,
+            &format!("{}{query}", kind.path(name)),
+            &[],
+            empty(),
+        )
         .await?;
     Ok(resp.into_body().collect().await?.to_bytes())
 }
@@ -57,10 +64,10 @@ fn is_not_found(e: &anyhow::Error) -> bool {
 }
 
 /// The first of `kinds` that `name` is; with several kinds, "No such object" when none.
-async fn fetch_any(ctx: &Ctx, kinds: &[Kind], name: &str) -> Result<Bytes> {
+async fn fetch_any(ctx: &Ctx, kinds: &[Kind], name: &str, query: &str) -> Result<Bytes> {
     let mut last = None;
     for &kind in kinds {
-        match fetch(ctx, kind, name).await {
+        match fetch(ctx, kind, name, query).await {
             Ok(raw) => return Ok(raw),
             Err(e) if is_not_found(&e) => last = Some(e),
             Err(e) => return Err(e),
@@ -107,10 +114,21 @@ pub async fn inspect(
     names: &[String],
     format: Option<&str>,
 ) -> Result<()> {
+    inspect_with(ctx, kinds, names, format, "").await
+}
+
+/// [`inspect`] with `query` (`?verbose=true`) added to each request.
+pub async fn inspect_with(
+    ctx: &Ctx,
+    kinds: &[Kind],
+    names: &[String],
+    format: Option<&str>,
+    query: &str,
+) -> Result<()> {
     let mut found = Vec::new();
     let mut errors = Vec::new();
     for name in names {
-        match fetch_any(ctx, kinds, name).await {
+        match fetch_any(ctx, kinds, name, query).await {
             Ok(raw) => found.push(raw),
             Err(e) => errors.push(format!("{e:#}")),
         }
@@ -129,7 +147,7 @@ pub async fn inspect(
 pub async fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let kinds = match args.kind {
         Some(k) => vec![k],
-        None => vec![Kind::Container, Kind::Image, Kind::Volume],
+        None => vec![Kind::Container, Kind::Image, Kind::Network, Kind::Volume],
     };
     inspect(ctx, &kinds, &args.names, args.format.as_deref()).await
 }

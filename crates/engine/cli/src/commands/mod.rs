@@ -5,6 +5,7 @@ pub mod daemon;
 pub mod image;
 pub mod inspect;
 pub mod login;
+pub mod network;
 pub mod system;
 pub mod volume;
 

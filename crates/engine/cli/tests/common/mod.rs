@@ -1,6 +1,6 @@
 //! What the tests that drive `berth` against a private dockerd share: finding the tools, a
 //! dockerd started with its own data, exec and pid paths on a socket in a scratch directory
-//! (stopped by its pid and removed when dropped), a busybox image tarball, and running `berth`
+//! and in a network namespace of its own (stopped by its pid and removed when dropped), a busybox image tarball, and running `berth`
 //! and `docker` against it.
 
 #![allow(dead_code)] // each test binary uses its own part of this module
@@ -106,6 +106,8 @@ impl Drop for HostLeftovers {
 
 pub struct Env {
     pub host: String,
+    /// The daemon's network namespace (`/run/netns/...`): what it reaches is there.
+    pub netns: PathBuf,
     pub docker: PathBuf,
     pub config: PathBuf,
     pub dir: PathBuf,
@@ -250,13 +252,96 @@ pub fn effective_uid() -> u32 {
         .unwrap_or(u32::MAX)
 }
 
+/// A network namespace made with `ip netns add` for one daemon (its bridges, veths, netfilter
+/// rules and published ports live there, never on the host), deleted when dropped.
+pub struct NetNs(pub String);
+
+impl NetNs {
+    /// `/run/netns/berth-clitest-<tag>-<pid>` with its loopback up, or `None` when `ip netns`
+    /// cannot make it.
+    pub fn add(tag: &str) -> Option<NetNs> {
+        let name = format!("berth-clitest-{tag}-{}", std::process::id());
+        let added = Command::new("ip").args(["netns", "add", &name]).status();
+        if !added.is_ok_and(|s| s.success()) {
+            return None;
+        }
+        let ns = NetNs(name);
+        let up = Command::new("ip")
+            .args(["-n", &ns.0, "link", "set", "lo", "up"])
+            .status();
+        up.is_ok_and(|s| s.success()).then_some(ns)
+    }
+
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from(format!("/run/netns/{}", self.0))
+    }
+
+    /// `program args...` run inside the namespace (a client of a published port).
+    pub fn command(&self, program: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net={}", self.path().display()))
+            .arg("--")
+            .arg(program)
+            .args(args);
+        cmd
+    }
+}
+
+/// Makes `cmd` start inside the network namespace at `path` (setns before exec); the file
+/// returned must stay open until `cmd` is spawned.
+pub fn enter_netns(path: &Path, cmd: &mut Command) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let ns = std::fs::File::open(path).expect("open the network namespace");
+    let fd = ns.as_raw_fd();
+    // SAFETY: setns is async-signal-safe; the file stays open until after the spawn.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    ns
+}
+
+/// Whether something listens on 127.0.0.1:`port` inside the network namespace at `path`
+/// (checked from a thread of its own that enters it).
+pub fn listening_in(path: &Path, port: u16) -> bool {
+    use std::os::fd::AsRawFd;
+    let path = path.to_path_buf();
+    std::thread::spawn(move || {
+        let Ok(ns) = std::fs::File::open(&path) else {
+            return false;
+        };
+        // SAFETY: setns on this thread only, with a valid namespace file descriptor.
+        if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return false;
+        }
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    })
+    .join()
+    .unwrap_or(false)
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.0])
+            .status();
+    }
+}
+
 /// A private daemon and what the tests need around it. Dropping it stops the daemon by its
-/// pid, then removes its directories and the host paths it created (fields drop in this order).
+/// pid, deletes its network namespace, then removes its directories and the host paths it
+/// created (fields drop in this order).
 pub struct Daemon {
     pub env: Env,
     /// A tarball of a busybox root filesystem (`docker import` makes an image of it).
     pub tarball: PathBuf,
     daemon: Proc,
+    pub netns: NetNs,
     scratch: Vec<Scratch>,
     leftovers: HostLeftovers,
 }
@@ -318,6 +403,10 @@ pub fn start_daemon(tag: &str) -> Option<Daemon> {
         .unwrap()
         .success());
 
+    let Some(netns) = NetNs::add(tag) else {
+        skip("could not make a network namespace with `ip netns add`");
+        return None;
+    };
     let sock = dir.join("docker.sock");
     let host = format!("unix://{}", sock.display());
     let mut cmd = match &dockerd {
@@ -336,6 +425,7 @@ pub fn start_daemon(tag: &str) -> Option<Daemon> {
             cmd
         }
     };
+    let ns_file = enter_netns(&netns.path(), &mut cmd);
     let daemon = Proc(
         cmd.args(["-H", &host, "--data-root"])
             .arg(dir.join("data"))
@@ -346,8 +436,10 @@ pub fn start_daemon(tag: &str) -> Option<Daemon> {
             .spawn()
             .unwrap(),
     );
+    drop(ns_file);
     let env = Env {
         host,
+        netns: netns.path(),
         docker,
         config: dir.join("berth-config"),
         dir: dir.clone(),
@@ -357,6 +449,7 @@ pub fn start_daemon(tag: &str) -> Option<Daemon> {
         env,
         tarball,
         daemon,
+        netns,
         scratch,
         leftovers,
     })

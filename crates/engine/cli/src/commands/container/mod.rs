@@ -7,7 +7,9 @@
 pub mod exec;
 pub mod lifecycle;
 pub mod logs;
+pub mod netopts;
 pub mod opts;
+pub mod port;
 pub mod prune;
 pub mod ps;
 pub mod run;
@@ -58,6 +60,8 @@ pub enum Command {
     Top(top::Args),
     /// Remove all stopped containers
     Prune(prune::Args),
+    /// List port mappings or a specific mapping for the container
+    Port(port::Args),
 }
 
 #[derive(clap::Args)]
@@ -91,5 +95,6 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Exec(a) => exec::run(ctx, a).await,
         Command::Top(a) => top::run(ctx, a).await,
         Command::Prune(a) => prune::run(ctx, a).await,
+        Command::Port(a) => port::run(ctx, a).await,
     }
 }

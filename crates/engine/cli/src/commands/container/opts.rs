@@ -19,13 +19,17 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use super::netopts::{
+    network_config, parse_dns, parse_dns_search, parse_extra_host, parse_network, ports,
+    EndpointFlags, NetworkAttachment,
+};
 use crate::commands::key_values;
 use anyhow::{anyhow, bail, Context, Result};
 use bollard_stubs::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, HostConfigLogConfig, Mount,
-    MountBindOptions, MountBindOptionsPropagationEnum, MountTmpfsOptions, MountType,
-    MountVolumeOptions, MountVolumeOptionsDriverConfig, NetworkingConfig, ResourcesUlimits,
-    RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, HostConfig, HostConfigLogConfig, Mount, MountBindOptions,
+    MountBindOptionsPropagationEnum, MountTmpfsOptions, MountType, MountVolumeOptions,
+    MountVolumeOptionsDriverConfig, NetworkingConfig, ResourcesUlimits, RestartPolicy,
+    RestartPolicyNameEnum,
 };
 use serde_json::Value;
 
@@ -110,9 +114,47 @@ pub struct CreateFlags {
     /// unless-stopped)
     #[arg(long, value_name = "POLICY", default_value = "no", value_parser = parse_restart)]
     pub restart: Restart,
-    /// Connect a container to a network (none, host, ...)
-    #[arg(long, visible_alias = "net", value_name = "NETWORK")]
-    pub network: Option<String>,
+    /// Connect a container to a network (a name, none, host, container:<name|id>, or
+    /// name=NAME,alias=..,ip=..,ip6=..)
+    #[arg(long, visible_alias = "net", value_name = "NETWORK", value_parser = parse_network)]
+    pub network: Vec<NetworkAttachment>,
+    /// Add network-scoped alias for the container
+    #[arg(
+        long = "network-alias",
+        visible_alias = "net-alias",
+        value_name = "ALIAS"
+    )]
+    pub network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long, value_name = "ADDRESS")]
+    pub ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33)
+    #[arg(long, value_name = "ADDRESS")]
+    pub ip6: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address", value_name = "ADDRESS")]
+    pub mac_address: Option<String>,
+    /// Publish a container's port(s) to the host
+    #[arg(short, long, value_name = "[IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports
+    #[arg(long, value_name = "PORT[-PORT][/PROTO]")]
+    pub expose: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host", value_name = "HOST:IP", value_parser = parse_extra_host)]
+    pub add_host: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long, value_name = "IP", value_parser = parse_dns)]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search", value_name = "DOMAIN", value_parser = parse_dns_search)]
+    pub dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option", visible_alias = "dns-opt", value_name = "OPTION")]
+    pub dns_option: Vec<String>,
     /// Memory limit
     #[arg(short, long, value_name = "BYTES", value_parser = parse_ram)]
     pub memory: Option<i64>,
@@ -199,13 +241,29 @@ impl CreateFlags {
             ulimits.insert(&u.name, u);
         }
         let non_empty = |v: Vec<String>| (!v.is_empty()).then_some(v);
+        let (exposed, port_bindings) = ports(&self.publish, &self.expose)?;
+        let (network_mode, endpoints) = network_config(
+            &self.network,
+            &EndpointFlags {
+                aliases: &self.network_alias,
+                ipv4: self.ip.as_deref(),
+                ipv6: self.ip6.as_deref(),
+                mac: self.mac_address.as_deref(),
+            },
+        )?;
         let host_config = HostConfig {
             binds: non_empty(binds),
             log_config: (!log_config.is_empty()).then_some(HostConfigLogConfig {
                 typ: None,
                 config: Some(log_config),
             }),
-            network_mode: self.network.clone(),
+            network_mode: Some(network_mode),
+            port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
+            publish_all_ports: self.publish_all.then_some(true),
+            dns: non_empty(self.dns.clone()),
+            dns_search: non_empty(self.dns_search.clone()),
+            dns_options: non_empty(self.dns_option.clone()),
+            extra_hosts: non_empty(self.add_host.clone()),
             restart_policy: Some(self.restart.policy()),
             auto_remove: self.rm.then_some(true),
             cap_add: non_empty(normalize_caps(&self.cap_add)),
@@ -243,11 +301,6 @@ impl CreateFlags {
             init: self.init,
             ..Default::default()
         };
-        // Without --network, docker names the default network's endpoint (with no settings).
-        let endpoints = match &self.network {
-            None => HashMap::from([("default".to_string(), EndpointSettings::default())]),
-            Some(_) => HashMap::new(),
-        };
         Ok(ContainerCreateBody {
             hostname: self.hostname.clone(),
             user: self.user.clone(),
@@ -262,6 +315,7 @@ impl CreateFlags {
             cmd: non_empty(ctx.command.to_vec()),
             image: Some(ctx.image.to_string()),
             volumes: non_empty(volumes),
+            exposed_ports: (!exposed.is_empty()).then(|| exposed.into_iter().collect()),
             working_dir: self.workdir.clone(),
             entrypoint,
             labels: (!labels.is_empty()).then_some(labels),
@@ -748,7 +802,7 @@ impl MountSpec {
 }
 
 /// Splits a CSV record (`a,"b,c",d`) into fields.
-fn csv_fields(s: &str) -> std::result::Result<Vec<String>, String> {
+pub(super) fn csv_fields(s: &str) -> std::result::Result<Vec<String>, String> {
     let mut fields = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;

@@ -430,5 +430,24 @@ mod tests {
             ports(&c),
             "53/udp, [::]:443->443/tcp, 9988-9989/tcp, 0.0.0.0:8080->80/tcp"
         );
+        // docker 28's PORTS for a container a fake daemon listed with these ports.
+        let c = json!({"Ports": [
+            {"PrivatePort":80,"PublicPort":8080,"IP":"0.0.0.0","Type":"tcp"},
+            {"PrivatePort":80,"PublicPort":8080,"IP":"::","Type":"tcp"},
+            {"PrivatePort":8000,"PublicPort":8000,"IP":"0.0.0.0","Type":"tcp"},
+            {"PrivatePort":8001,"PublicPort":8001,"IP":"0.0.0.0","Type":"tcp"},
+            {"PrivatePort":8000,"PublicPort":8000,"IP":"::","Type":"tcp"},
+            {"PrivatePort":8001,"PublicPort":8001,"IP":"::","Type":"tcp"},
+            {"PrivatePort":9000,"PublicPort":19000,"IP":"127.0.0.1","Type":"udp"},
+            {"PrivatePort":9001,"PublicPort":19001,"IP":"127.0.0.1","Type":"udp"},
+            {"PrivatePort":53,"Type":"udp"},{"PrivatePort":54,"Type":"udp"},
+            {"PrivatePort":56,"Type":"udp"},{"PrivatePort":443,"Type":"tcp"},
+            {"PrivatePort":7,"PublicPort":7,"IP":"::1","Type":"sctp"}]});
+        assert_eq!(
+            ports(&c),
+            "53-54/udp, [::1]:7->7/sctp, 56/udp, 443/tcp, 0.0.0.0:8000-8001->8000-8001/tcp, \
+             [::]:8000-8001->8000-8001/tcp, 0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, \
+             127.0.0.1:19000->9000/udp, 127.0.0.1:19001->9001/udp"
+        );
     }
 }

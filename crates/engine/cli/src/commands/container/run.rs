@@ -18,10 +18,11 @@ use bollard_stubs::models::ContainerCreateBody;
 use hyper::Method;
 use serde::Deserialize;
 
+use super::netopts::localhost_dns_warning;
 use super::opts::{process_env, wire_body, CreateFlags, Invocation};
 use super::session::{self, Attach, TtyOf, Waiter};
 use crate::client::{json_body, read_json, DaemonError, Query};
-use crate::commands::{print, Ctx, Exit};
+use crate::commands::{print, require_api, Ctx, Exit};
 use crate::stream::{Ended, Session};
 use crate::{progress, terminal};
 
@@ -124,6 +125,21 @@ pub async fn create_container(
         None => "/containers/create".to_string(),
     };
     let headers = [("Content-Type", "application/json".to_string())];
+    let endpoints = body
+        .networking_config
+        .as_ref()
+        .and_then(|n| n.endpoints_config.as_ref());
+    if endpoints
+        .into_iter()
+        .flatten()
+        .any(|(_, e)| e.mac_address.as_deref().is_some_and(|m| !m.is_empty()))
+    {
+        require_api(ctx, "specify mac-address per network", "1.44").await?;
+    }
+    let dns = body.host_config.as_ref().and_then(|h| h.dns.as_deref());
+    if let Some(warning) = localhost_dns_warning(dns.unwrap_or_default()) {
+        eprintln!("{warning}");
+    }
     let wire = wire_body(body)?;
     let mut first = ctx
         .client
@@ -282,7 +298,9 @@ mod tests {
     #[test]
     fn bodies_match_what_the_docker_cli_sends() {
         // Recorded from docker 28.2.2 (`docker create ...` / `docker run ...`) through a
-        // logging proxy, with X=1 and HOME=/root in its environment.
+        // logging proxy, with X=1 and HOME=/root in its environment; the networking cases
+        // (-p, --expose, --network, --ip, --dns, --add-host, ...) against a fake daemon
+        // speaking API 1.47.
         #[derive(serde::Deserialize)]
         struct Case {
             command: String,
