@@ -688,8 +688,8 @@ impl ContainerService {
             r.config.domainname.as_deref(),
             &r.host_config,
             &own,
-        )
-        .and_then(|_| r.save(&self.container_dir(&r.id)));
+        );
+        // Not saved here: the start records the container running with them.
         if let Err(e) = written {
             let endpoints = std::mem::take(&mut r.endpoints);
             r.ports.clear();
@@ -912,8 +912,9 @@ impl ContainerService {
             if !r.endpoints.is_empty() || !r.ports.is_empty() {
                 r.endpoints.clear();
                 r.ports.clear();
+                // A `--rm` container's record is about to go: no need to write it.
                 let cdir = self.container_dir(&r.id);
-                if cdir.exists() {
+                if r.host_config.auto_remove != Some(true) && cdir.exists() {
                     let _ = r.save(&cdir);
                 }
             }

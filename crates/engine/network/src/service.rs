@@ -821,7 +821,14 @@ impl NetworkService {
             let sb = st.sandboxes.remove(container_id);
             sb.map(|s| !s.ports.is_empty()).unwrap_or(false)
         };
-        self.unplug_all(container_id, endpoints);
+        // The container is gone: its namespace goes with its last reference and takes the
+        // veths along; deleting them here too makes sure of it, off the caller's path (a
+        // veth's deletion waits for the kernel's network-namespace work, ~15 ms).
+        self.release_all(container_id, endpoints);
+        let veths: Vec<String> = endpoints.iter().map(|e| e.host_veth.clone()).collect();
+        if !veths.is_empty() {
+            std::thread::spawn(move || delete_links(&veths));
+        }
         if had_ports {
             if let Err(e) = self.sync_firewall() {
                 eprintln!("berth daemon: updating netfilter rules after {container_id}: {e}");
@@ -829,17 +836,18 @@ impl NetworkService {
         }
     }
 
-    fn unplug_all(&self, container_id: &str, endpoints: &[Endpoint]) {
+    fn release_all(&self, container_id: &str, endpoints: &[Endpoint]) {
         let mut st = self.state.lock().expect("network state");
-        let mut h = Handle::new().ok();
         for ep in endpoints {
             release(&mut st, container_id, ep);
-            if let Some(h) = h.as_mut() {
-                if let Err(e) = h.delete_link(&ep.host_veth) {
-                    eprintln!("berth daemon: removing {}: {e}", ep.host_veth);
-                }
-            }
         }
+    }
+
+    /// Releases the endpoints' addresses and deletes their veths (a failed attach).
+    fn unplug_all(&self, container_id: &str, endpoints: &[Endpoint]) {
+        self.release_all(container_id, endpoints);
+        let veths: Vec<String> = endpoints.iter().map(|e| e.host_veth.clone()).collect();
+        delete_links(&veths);
     }
 
     /// A running container was renamed: the embedded DNS answers the new name at once.
@@ -1156,6 +1164,21 @@ fn plug(
         return Err(e);
     }
     Ok(ep)
+}
+
+fn delete_links(names: &[String]) {
+    let mut h = match Handle::new() {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("berth daemon: removing veths: {e}");
+            return;
+        }
+    };
+    for name in names {
+        if let Err(e) = h.delete_link(name) {
+            eprintln!("berth daemon: removing {name}: {e}");
+        }
+    }
 }
 
 fn release(st: &mut State, owner: &str, ep: &Endpoint) {
