@@ -58,6 +58,25 @@ fn run_interactive_carries_a_megabyte_of_stdin() -> Result<()> {
     Ok(())
 }
 
+/// Without a TTY, stdin is bytes: the detach keys (ctrl-p ctrl-q, 0x10 0x11) pass through
+/// as moby passes them, instead of ending the session.
+#[test]
+fn run_interactive_passes_detach_key_bytes_without_a_tty() -> Result<()> {
+    let e = Engine::start()?;
+    let mut input = b"before".to_vec();
+    input.extend_from_slice(&[0x10, 0x11]);
+    input.extend_from_slice(&vec![b'x'; 100_000]);
+    let cli = e.docker_command(&["run", "-i", "--rm", BUSYBOX, "wc", "-c"]);
+    let out = cmd::run_with(cli, Some(input.clone()), Duration::from_secs(60))?.ok()?;
+    ensure!(
+        out.stdout.trim() == input.len().to_string(),
+        "wc -c counted {:?} of {} bytes",
+        out.stdout.trim(),
+        input.len()
+    );
+    Ok(())
+}
+
 #[test]
 fn stdout_and_stderr_stay_apart_without_a_tty() -> Result<()> {
     let e = Engine::start()?;

@@ -27,6 +27,8 @@ struct Session {
     stdin: bool,
     /// Close the process's stdin when the client's input ends.
     close_stdin: bool,
+    /// Only with a TTY, as in moby: without one, stdin is bytes to pass through (a file
+    /// piped in may hold any sequence).
     detach_keys: Vec<u8>,
 }
 
@@ -260,7 +262,7 @@ pub async fn attach(
         tty,
         stdin: want_stdin,
         close_stdin: rec.config.stdin_once == Some(true),
-        detach_keys: keys,
+        detach_keys: if tty { keys } else { Vec::new() },
     };
     // Before the container runs, wait for its start; while it runs, join it now.
     let pending = if c.status().is_live() {
@@ -272,6 +274,12 @@ pub async fn attach(
     svc.emit(&rec, "attach", &[]);
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
+        // The connection is taken over first: input the client sends before the start
+        // then waits in the socket, not in the HTTP server's buffer (which gives up on a
+        // connection whose buffer outgrows its limit).
+        let Ok(up) = on_upgrade.await else {
+            return;
+        };
         let (dir, ready) = match pending {
             Some(rx) => match rx.await {
                 Ok(p) => (p.dir, Some(p.ready)),
@@ -284,9 +292,7 @@ pub async fn attach(
             let _ = r.send(());
         }
         let Ok(conn) = conn else { return };
-        if let Ok(up) = on_upgrade.await {
-            bridge(up, conn, Vec::new(), session, None).await;
-        }
+        bridge(up, conn, Vec::new(), session, None).await;
     });
     Ok(hijack_response(tty, true))
 }
@@ -404,7 +410,7 @@ pub async fn exec_start(
         tty,
         stdin: exec.config.attach_stdin == Some(true),
         close_stdin: true,
-        detach_keys: keys,
+        detach_keys: if tty { keys } else { Vec::new() },
     };
     // The client asks for the exit code as soon as the stream ends: record it first.
     let e2 = exec.clone();
@@ -412,7 +418,9 @@ pub async fn exec_start(
     let id = id.to_string();
     if upgrade {
         tokio::spawn(async move {
-            let Ok(up) = on_upgrade.await else { return };
+            let Ok(up) = on_upgrade.await else {
+                return;
+            };
             match svc.exec_start(&id, true).await {
                 Ok(Some((conn, early))) => bridge(up, conn, early, session, Some(on_exit)).await,
                 Ok(None) => {}
