@@ -63,22 +63,11 @@ impl Daemon {
 
     /// A daemon that talks plain HTTP to each of `insecure_registries` (`host:port`).
     pub fn start_with(insecure_registries: &[&str]) -> Result<Daemon> {
-        let dir = cmd::tmp_dir("daemon")?;
-        fs::create_dir_all(dir.path().join("docker-config"))?;
-        let run = tempfile::Builder::new()
-            .prefix("berth-it-")
-            .tempdir_in("/run")
-            .context("making an exec root under /run")?;
-        let mut daemon = Daemon {
-            dir: Some(dir),
-            run: Some(run),
-            child: None,
-            insecure: insecure_registries.iter().map(|s| s.to_string()).collect(),
-            netns: None,
-            extra_args: vec!["--bridge".into(), "none".into()],
-        };
-        daemon.spawn()?;
-        Ok(daemon)
+        Self::launch(
+            insecure_registries.iter().map(|s| s.to_string()).collect(),
+            None,
+            vec!["--bridge".into(), "none".into()],
+        )
     }
 
     /// A daemon with networks, in a network namespace of its own.
@@ -88,53 +77,47 @@ impl Daemon {
 
     /// [`Daemon::start_in_netns`] with extra `berth daemon` flags (e.g. `--bip`).
     pub fn start_with_args(args: &[&str]) -> Result<Daemon> {
-        let dir = cmd::tmp_dir("daemon")?;
-        fs::create_dir_all(dir.path().join("docker-config"))?;
-        let run = tempfile::Builder::new()
-            .prefix("berth-it-")
-            .tempdir_in("/run")
-            .context("making an exec root under /run")?;
         let netns = cmd::unique("berth-it-");
         cmd::run("ip", &["netns", "add", netns.as_str()])?.ok()?;
+        let up = cmd::run("ip", &["-n", netns.as_str(), "link", "set", "lo", "up"]);
+        if let Err(e) = up.and_then(Outcome::ok) {
+            let _ = Command::new("ip")
+                .args(["netns", "del", netns.as_str()])
+                .status();
+            return Err(e);
+        }
+        // From here the daemon's drop deletes the namespace.
+        Self::launch(
+            Vec::new(),
+            Some(netns),
+            args.iter().map(|s| s.to_string()).collect(),
+        )
+    }
+
+    fn launch(
+        insecure: Vec<String>,
+        netns: Option<String>,
+        extra_args: Vec<String>,
+    ) -> Result<Daemon> {
         let mut daemon = Daemon {
-            dir: Some(dir),
-            run: Some(run),
+            dir: None,
+            run: None,
             child: None,
-            insecure: Vec::new(),
-            netns: Some(netns.clone()),
-            extra_args: args.iter().map(|s| s.to_string()).collect(),
+            insecure,
+            netns,
+            extra_args,
         };
-        cmd::run("ip", &["-n", netns.as_str(), "link", "set", "lo", "up"])?.ok()?;
+        let dir = cmd::tmp_dir("daemon")?;
+        fs::create_dir_all(dir.path().join("docker-config"))?;
+        daemon.dir = Some(dir);
+        daemon.run = Some(
+            tempfile::Builder::new()
+                .prefix("berth-it-")
+                .tempdir_in("/run")
+                .context("making an exec root under /run")?,
+        );
         daemon.spawn()?;
         Ok(daemon)
-    }
-
-    /// The daemon's network namespace name (under /run/netns): only for
-    /// [`Daemon::start_in_netns`] daemons.
-    pub fn netns(&self) -> &str {
-        self.netns
-            .as_deref()
-            .expect("a daemon from start_in_netns has a network namespace")
-    }
-
-    /// `program args...` inside the daemon's network namespace (its host view: bridges,
-    /// published ports on 127.0.0.1).
-    pub fn netns_command<S: AsRef<std::ffi::OsStr>>(&self, program: &str, args: &[S]) -> Command {
-        let mut cmd = Command::new("nsenter");
-        cmd.arg(format!("--net=/run/netns/{}", self.netns()))
-            .arg("--")
-            .arg(program)
-            .args(args);
-        cmd
-    }
-
-    /// [`Daemon::netns_command`], run to completion with a timeout.
-    pub fn in_netns<S: AsRef<std::ffi::OsStr>>(
-        &self,
-        program: &str,
-        args: &[S],
-    ) -> Result<Outcome> {
-        run_with(self.netns_command(program, args), None, COMMAND_TIMEOUT)
     }
 
     fn dir(&self) -> &Path {
