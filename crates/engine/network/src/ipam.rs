@@ -214,7 +214,7 @@ impl SubnetAllocator {
     pub fn reserve(&mut self, ip: IpAddr, owner: &str) -> Result<()> {
         if !self.subnet.contains(&ip) {
             return Err(NetworkError::Invalid(format!(
-                "Invalid address {ip}: It does not belong to any of this network's subnets"
+                "no configured subnet or ip-range contain the IP address {ip}"
             )));
         }
         let i = index_of(&self.subnet, ip);
@@ -338,7 +338,7 @@ mod tests {
         let e = a.reserve("10.2.0.9".parse().unwrap(), "b").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "Invalid address 10.2.0.9: It does not belong to any of this network's subnets"
+            "no configured subnet or ip-range contain the IP address 10.2.0.9"
         );
         assert!(a.reserve("10.1.0.1".parse().unwrap(), "b").is_err());
         assert!(a.reserve("10.1.0.255".parse().unwrap(), "b").is_err());

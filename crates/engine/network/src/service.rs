@@ -1021,10 +1021,7 @@ fn plug(
     default_route: bool,
     mtu: Option<u32>,
 ) -> Result<Endpoint> {
-    let net = match find(st, network) {
-        Ok(n) => n.rec.id.clone(),
-        Err(e) => return Err(e),
-    };
+    let net = find(st, network)?.rec.id.clone();
     let net = st.networks.get_mut(&net).expect("found above");
     if net.rec.driver != Driver::Bridge {
         return Err(NetworkError::Invalid(format!(
@@ -1044,8 +1041,9 @@ fn plug(
             "network-scoped alias is supported only for containers in user defined networks".into(),
         ));
     }
-    let mut ipv4 = None;
-    let mut ipv6 = None;
+    if let Some(ip @ IpAddr::V6(_)) = req.ipv4 {
+        return Err(NetworkError::Invalid(format!("invalid IPv4 address: {ip}")));
+    }
     let allocate =
         |a: &mut Option<SubnetAllocator>, fixed: Option<IpAddr>| -> Result<Option<IpNet>> {
             match (a.as_mut(), fixed) {
@@ -1058,25 +1056,21 @@ fn plug(
                     Ok(Some(IpNet::new(ip, a.subnet.prefix_len()).expect("prefix")))
                 }
                 (None, Some(ip)) => Err(NetworkError::Invalid(format!(
-                    "Invalid address {ip}: It does not belong to any of this network's subnets"
+                    "no configured subnet or ip-range contain the IP address {ip}"
                 ))),
                 (None, None) => Ok(None),
             }
         };
-    if let Some(ip @ IpAddr::V6(_)) = req.ipv4 {
-        return Err(NetworkError::Invalid(format!("invalid IPv4 address: {ip}")));
-    }
-    ipv4 = allocate(&mut net.v4, req.ipv4).map(|x| x.or(ipv4))?;
-    let got6 = allocate(&mut net.v6, req.ipv6);
-    match got6 {
-        Ok(x) => ipv6 = x.or(ipv6),
+    let ipv4 = allocate(&mut net.v4, req.ipv4)?;
+    let ipv6 = match allocate(&mut net.v6, req.ipv6) {
+        Ok(x) => x,
         Err(e) => {
             if let (Some(a), Some(ip)) = (net.v4.as_mut(), ipv4) {
                 a.release(ip.addr(), owner);
             }
             return Err(e);
         }
-    }
+    };
     let mac = match ipv4 {
         Some(IpNet::V4(v)) => netlink::mac_for(v.addr()),
         _ => netlink::mac_for(Ipv4Addr::from(random_u32())),
