@@ -120,6 +120,34 @@ impl Daemon {
         Ok(daemon)
     }
 
+    /// The daemon's network namespace name (under /run/netns): only for
+    /// [`Daemon::start_in_netns`] daemons.
+    pub fn netns(&self) -> &str {
+        self.netns
+            .as_deref()
+            .expect("a daemon from start_in_netns has a network namespace")
+    }
+
+    /// `program args...` inside the daemon's network namespace (its host view: bridges,
+    /// published ports on 127.0.0.1).
+    pub fn netns_command<S: AsRef<std::ffi::OsStr>>(&self, program: &str, args: &[S]) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net=/run/netns/{}", self.netns()))
+            .arg("--")
+            .arg(program)
+            .args(args);
+        cmd
+    }
+
+    /// [`Daemon::netns_command`], run to completion with a timeout.
+    pub fn in_netns<S: AsRef<std::ffi::OsStr>>(
+        &self,
+        program: &str,
+        args: &[S],
+    ) -> Result<Outcome> {
+        run_with(self.netns_command(program, args), None, COMMAND_TIMEOUT)
+    }
+
     fn dir(&self) -> &Path {
         self.dir
             .as_ref()
