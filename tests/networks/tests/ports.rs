@@ -44,6 +44,18 @@ fn published_ports_answer_everywhere_without_a_proxy() -> Result<()> {
         out.success() && out.stdout.contains("web-8080"),
         "another container cannot reach {HOST_IP}:8080: {out}"
     );
+    // The container itself, through its own published port (hairpin mode on its port).
+    let out = e.docker(&[
+        "exec",
+        "web",
+        "sh",
+        "-c",
+        &format!("timeout 5 wget -qO- http://{HOST_IP}:8080/"),
+    ])?;
+    ensure!(
+        out.success() && out.stdout.contains("web-8080"),
+        "the container cannot reach its own {HOST_IP}:8080: {out}"
+    );
 
     // `docker port` and `docker ps` in Docker's format.
     ensure_port_lines(
