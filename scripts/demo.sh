@@ -2,8 +2,10 @@
 # The main job end to end: build berth, berth-runc and berth-monitor, make a busybox base
 # image locally, store it as an image through `berth daemon` (import, list, save and load it
 # again), run containers from it through the daemon (one that prints and goes, one in the
-# background with logs, exec and stop), and one from the same root file system with
-# berth-runc alone.
+# background with logs, exec and stop, a web server on a user network with a published port
+# fetched from the host and by name from another container), and one from the same root file
+# system with berth-runc alone. The daemon's bridges and netfilter table are removed at the end
+# when the demo made them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -13,6 +15,9 @@ demo=$(mktemp -d /tmp/berth-demo.XXXXXX)
 # Running state (monitor sockets) wants a short path on tmpfs, as /run/berth is.
 run=$(mktemp -d /run/berth-demo.XXXXXX)
 daemon_pid=
+had_bridge=0; ip link show berth0 >/dev/null 2>&1 && had_bridge=1
+had_table=0; nft list table inet berth >/dev/null 2>&1 && had_table=1
+fwd_before=$(cat /proc/sys/net/ipv4/ip_forward)
 cleanup() {
   if [[ -n $daemon_pid ]]; then
     # Containers outlive the daemon by design: remove the demo's before stopping it.
@@ -21,6 +26,10 @@ cleanup() {
     kill "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" 2>/dev/null || true
   fi
   awk -v d="$demo" -v r="$run" 'index($5, d "/") == 1 || index($5, r "/") == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  # What the daemon made on the host for its networks, when the demo's daemon made it.
+  ((had_bridge)) || ip link del berth0 2>/dev/null || true
+  ((had_table)) || nft delete table inet berth 2>/dev/null || true
+  [[ $(cat /proc/sys/net/ipv4/ip_forward) == "$fwd_before" ]] || echo "$fwd_before" >/proc/sys/net/ipv4/ip_forward
   rm -rf "$demo" "$run"
 }
 trap cleanup EXIT
@@ -47,6 +56,17 @@ berth logs --tail 2 demo-web
 berth exec demo-web sh -c 'echo exec sees: $(ps | wc -l) lines of ps'
 berth stop -t 1 demo-web
 berth rm demo-web
+
+# Networks: a web server on a user network, its port published on the host's loopback (a DNAT
+# rule, no proxy process), reached from the host and by name from another container.
+berth network create demo-net
+berth run -d --name demo-httpd --network demo-net --network-alias www -p 127.0.0.1:18080:80 busybox:demo \
+  sh -c 'mkdir -p /w && echo "hello from demo-httpd" > /w/index.html && exec httpd -f -p 80 -h /w'
+berth port demo-httpd
+for _ in $(seq 50); do busybox wget -qO- http://127.0.0.1:18080/ 2>/dev/null && break; sleep 0.1; done
+berth run --rm --network demo-net busybox:demo wget -qO- http://www/
+berth rm -f demo-httpd
+berth network rm demo-net
 
 # The runtime side: a container from the same root file system.
 ( cd "$demo" && "$bin/berth-runc" spec )
