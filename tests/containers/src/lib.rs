@@ -55,8 +55,13 @@ impl DerefMut for Engine {
 impl Engine {
     /// A fresh daemon with `busybox:latest` imported.
     pub fn start() -> Result<Engine> {
+        Self::start_with_args(&[])
+    }
+
+    /// [`Engine::start`] with extra `berth daemon` flags.
+    pub fn start_with_args(args: &[&str]) -> Result<Engine> {
         let engine = Engine {
-            daemon: Daemon::start_in_netns()?,
+            daemon: Daemon::start_with_args(args)?,
         };
         engine.import(BUSYBOX, &[r#"CMD ["sh"]"#])?;
         Ok(engine)

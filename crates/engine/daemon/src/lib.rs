@@ -46,6 +46,8 @@ pub struct DaemonOptions {
     /// The default bridge's interface name (`berth0`), or `none`: no default network.
     pub bridge_name: String,
     pub mtu: Option<u32>,
+    /// `nftables` or `iptables`; `None`: nftables when `nft` works.
+    pub firewall_backend: Option<String>,
 }
 
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
@@ -150,6 +152,12 @@ fn open_networks(opts: &DaemonOptions) -> anyhow::Result<Arc<NetworkService>> {
         pools,
         mtu: opts.mtu,
         resolv_conf: PathBuf::from("/etc/resolv.conf"),
+        firewall: match opts.firewall_backend.as_deref() {
+            None | Some("") => None,
+            Some("nftables") => Some(berth_network::firewall::Backend::Nftables),
+            Some("iptables") => Some(berth_network::firewall::Backend::Iptables),
+            Some(other) => bail!("--firewall-backend {other:?}: nftables or iptables"),
+        },
     })
     .context("opening the networks")
 }

@@ -47,6 +47,8 @@ pub struct Config {
     pub mtu: Option<u32>,
     /// The host's resolver configuration, for the embedded DNS server's upstreams.
     pub resolv_conf: PathBuf,
+    /// `--firewall-backend`: `None` picks nftables when `nft` works, iptables otherwise.
+    pub firewall: Option<firewall::Backend>,
 }
 
 /// What [`NetworkService::create`] is asked: `POST /networks/create`.
@@ -127,7 +129,11 @@ impl NetworkService {
         std::fs::create_dir_all(&cfg.root)
             .map_err(NetworkError::io(format!("creating {}", cfg.root.display())))?;
         let mut notes = Vec::new();
-        let firewall = match firewall::Backend::detect() {
+        let detected = match cfg.firewall {
+            Some(b) => Ok(b),
+            None => firewall::Backend::detect(),
+        };
+        let firewall = match detected {
             Ok(b) => Some(b),
             Err(e) => {
                 notes.push(format!(

@@ -47,6 +47,10 @@ pub struct Args {
     /// MTU of container interfaces
     #[arg(long, value_name = "BYTES")]
     mtu: Option<u32>,
+    /// Where berth's packet filtering rules go: nftables (table inet berth) or iptables
+    /// (BERTH-* chains); default: nftables when `nft` works
+    #[arg(long = "firewall-backend", value_name = "BACKEND")]
+    firewall_backend: Option<String>,
     /// Enable debug mode
     #[arg(short = 'D', long = "debug")]
     debug: bool,
@@ -79,6 +83,7 @@ pub fn options(args: Args, global_debug: bool) -> DaemonOptions {
         default_address_pools: args.default_address_pools,
         bridge_name: args.bridge_name,
         mtu: args.mtu,
+        firewall_backend: args.firewall_backend,
     }
 }
 
