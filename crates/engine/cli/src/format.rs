@@ -484,6 +484,18 @@ pub fn rfc3339(ts: i64) -> String {
 }
 
 /// `sha256:0123...` → `0123456789ab` (docker's short ID), unless `no_trunc`.
+/// A `Labels` object as list templates show it: `k=v` pairs, sorted, comma-joined.
+pub fn labels_text(labels: &Value) -> String {
+    let mut pairs: Vec<String> = labels
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+        .collect();
+    pairs.sort();
+    pairs.join(",")
+}
+
 pub fn short_id(id: &str, no_trunc: bool) -> String {
     if no_trunc {
         return id.to_string();

@@ -16,28 +16,19 @@ use crate::error::{NetworkError, Result};
 
 /// Docker's default address pools: 172.17-31.0.0/16, then 192.168.0.0/16 in /20s.
 pub fn default_pools() -> Vec<Pool> {
-    vec![
-        Pool {
-            base: "172.17.0.0/16".parse().expect("literal"),
-            size: 16,
-        },
-        Pool {
-            base: "172.18.0.0/15".parse().expect("literal"),
-            size: 16,
-        },
-        Pool {
-            base: "172.20.0.0/14".parse().expect("literal"),
-            size: 16,
-        },
-        Pool {
-            base: "172.24.0.0/13".parse().expect("literal"),
-            size: 16,
-        },
-        Pool {
-            base: "192.168.0.0/16".parse().expect("literal"),
-            size: 20,
-        },
+    [
+        ("172.17.0.0/16", 16),
+        ("172.18.0.0/15", 16),
+        ("172.20.0.0/14", 16),
+        ("172.24.0.0/13", 16),
+        ("192.168.0.0/16", 20),
     ]
+    .into_iter()
+    .map(|(base, size)| Pool {
+        base: base.parse().expect("literal"),
+        size,
+    })
+    .collect()
 }
 
 /// A range subnets are cut from: `--default-address-pool base=10.10.0.0/16,size=24`.

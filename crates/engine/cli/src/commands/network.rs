@@ -431,13 +431,7 @@ pub fn go_time_of_rfc3339(s: &str) -> String {
 /// The template fields docker offers for a network row.
 pub fn row_value(n: &Value, trunc: bool) -> Value {
     let s = |k: &str| n[k].as_str().unwrap_or("").to_string();
-    let mut labels: Vec<String> = n["Labels"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-        .collect();
-    labels.sort();
+    let labels = crate::format::labels_text(&n["Labels"]);
     let flag = |k: &str| n[k].as_bool().unwrap_or(false).to_string();
     json!({
         "CreatedAt": go_time_of_rfc3339(&s("Created")),
@@ -446,7 +440,7 @@ pub fn row_value(n: &Value, trunc: bool) -> Value {
         "IPv4": flag("EnableIPv4"),
         "IPv6": flag("EnableIPv6"),
         "Internal": flag("Internal"),
-        "Labels": labels.join(","),
+        "Labels": labels,
         "Name": s("Name"),
         "Scope": s("Scope"),
     })

@@ -187,13 +187,7 @@ struct VolumeList {
 /// The template fields docker offers for a volume row.
 pub fn row_value(v: &Value) -> Value {
     let s = |k: &str| v[k].as_str().unwrap_or("").to_string();
-    let mut labels: Vec<String> = v["Labels"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, val)| format!("{k}={}", val.as_str().unwrap_or("")))
-        .collect();
-    labels.sort();
+    let labels = crate::format::labels_text(&v["Labels"]);
     let usage = &v["UsageData"];
     let (links, size) = if usage.is_object() {
         (
@@ -220,7 +214,7 @@ pub fn row_value(v: &Value) -> Value {
         "Availability": availability,
         "Driver": s("Driver"),
         "Group": group,
-        "Labels": labels.join(","),
+        "Labels": labels,
         "Links": links,
         "Mountpoint": s("Mountpoint"),
         "Name": s("Name"),

@@ -225,13 +225,7 @@ pub fn row_value(c: &Value, trunc: bool, now: i64) -> Value {
     } else {
         command
     });
-    let mut labels: Vec<String> = c["Labels"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-        .collect();
-    labels.sort();
+    let labels = crate::format::labels_text(&c["Labels"]);
     let mounts: Vec<String> = c["Mounts"]
         .as_array()
         .into_iter()
@@ -273,7 +267,7 @@ pub fn row_value(c: &Value, trunc: bool, now: i64) -> Value {
         "CreatedAt": go_time_string(created),
         "ID": if trunc { truncate_id(&id) } else { id },
         "Image": image(c, trunc),
-        "Labels": labels.join(","),
+        "Labels": labels,
         "LocalVolumes": local_volumes.to_string(),
         "Mounts": mounts.join(","),
         "Names": names(c, trunc),
