@@ -306,7 +306,7 @@ impl NetworkService {
     /// The bridge of a network, with its gateway addresses, up; the sysctls it needs.
     fn make_bridge(&self, rec: &NetworkRecord) -> Result<()> {
         let mut h = Handle::new()?;
-        let index = h.create_bridge(&rec.bridge, self.mtu(rec))?;
+        let index = h.create_bridge(&rec.bridge, mtu_of(rec, self.cfg.mtu))?;
         for s in &rec.subnets {
             h.add_address(index, s.gateway, s.subnet.prefix_len())?;
         }
@@ -323,13 +323,6 @@ impl NetworkService {
             }
         }
         Ok(())
-    }
-
-    fn mtu(&self, rec: &NetworkRecord) -> Option<u32> {
-        rec.options
-            .get("com.docker.network.driver.mtu")
-            .and_then(|m| m.parse().ok())
-            .or(self.cfg.mtu)
     }
 
     fn enable_forwarding(&self, key: &str) -> Result<()> {
@@ -697,14 +690,8 @@ impl NetworkService {
                 return Err(e);
             }
         };
-        let dns = if made.iter().any(|e| e.network_name != "bridge") {
-            match dns::bind_in_netns(spec.netns).and_then(|s| {
-                dns::serve(
-                    spec.container_id.to_string(),
-                    s,
-                    Arc::new(DnsView(self.me.clone())),
-                )
-            }) {
+        let dns = if wants_dns(&made) {
+            match self.start_dns(spec.container_id, spec.netns) {
                 Ok(d) => Some(d),
                 Err(e) => {
                     self.unplug_all(spec.container_id, &made);
@@ -781,19 +768,8 @@ impl NetworkService {
                 ),
             }
         }
-        let dns = if attached
-            .endpoints
-            .iter()
-            .any(|e| e.network_name != "bridge")
-        {
-            dns::bind_in_netns(spec.netns)
-                .and_then(|s| {
-                    dns::serve(
-                        spec.container_id.to_string(),
-                        s,
-                        Arc::new(DnsView(self.me.clone())),
-                    )
-                })
+        let dns = if wants_dns(&attached.endpoints) {
+            self.start_dns(spec.container_id, spec.netns)
                 .map_err(|e| eprintln!("berth daemon: the embedded DNS of {}: {e}", spec.name))
                 .ok()
         } else {
@@ -811,6 +787,16 @@ impl NetworkService {
                 dns,
             },
         );
+    }
+
+    /// The embedded DNS server in the container's namespace, answering from this service.
+    fn start_dns(&self, container_id: &str, netns: &Path) -> std::io::Result<dns::DnsServer> {
+        let sockets = dns::bind_in_netns(netns)?;
+        dns::serve(
+            container_id.to_string(),
+            sockets,
+            Arc::new(DnsView(self.me.clone())),
+        )
     }
 
     /// Replaces berth's rules with those the current state needs.
@@ -934,19 +920,13 @@ impl NetworkService {
             first,
             self.cfg.mtu,
         )?;
-        let needs_dns = ep.network_name != "bridge";
+        let needs_dns = wants_dns(std::slice::from_ref(&ep));
         let sb = st.sandboxes.get_mut(container_id).expect("checked above");
         sb.endpoints.push(ep.clone());
         if needs_dns && sb.dns.is_none() {
             drop(st);
-            let d = dns::bind_in_netns(&netns)
-                .and_then(|s| {
-                    dns::serve(
-                        container_id.to_string(),
-                        s,
-                        Arc::new(DnsView(self.me.clone())),
-                    )
-                })
+            let d = self
+                .start_dns(container_id, &netns)
                 .map_err(NetworkError::io("starting the embedded DNS server"))?;
             if let Some(sb) = self
                 .state
@@ -1123,12 +1103,7 @@ fn plug(
         },
     };
     let bridge = net.rec.bridge.clone();
-    let mtu = net
-        .rec
-        .options
-        .get("com.docker.network.driver.mtu")
-        .and_then(|m| m.parse().ok())
-        .or(mtu);
+    let mtu = mtu_of(&net.rec, mtu);
     let wired = (|| -> Result<()> {
         use std::os::fd::AsFd;
         let bridge_index = host.link_index(&bridge)?.ok_or_else(|| {
@@ -1164,6 +1139,20 @@ fn plug(
         return Err(e);
     }
     Ok(ep)
+}
+
+/// A network's `com.docker.network.driver.mtu`, or the daemon's `--mtu`.
+fn mtu_of(rec: &NetworkRecord, default: Option<u32>) -> Option<u32> {
+    rec.options
+        .get("com.docker.network.driver.mtu")
+        .and_then(|m| m.parse().ok())
+        .or(default)
+}
+
+/// Containers on a user-defined network (their endpoints have DNS names) get the
+/// embedded DNS server; the default bridge has none, as in Docker.
+fn wants_dns(endpoints: &[Endpoint]) -> bool {
+    endpoints.iter().any(|e| !e.dns_names.is_empty())
 }
 
 fn delete_links(names: &[String]) {
