@@ -27,8 +27,6 @@ struct Session {
     stdin: bool,
     /// Close the process's stdin when the client's input ends.
     close_stdin: bool,
-    /// Only with a TTY, as in moby: without one, stdin is bytes to pass through (a file
-    /// piped in may hold any sequence).
     detach_keys: Vec<u8>,
 }
 
@@ -144,7 +142,9 @@ async fn bridge(
                 Ok(n) => n,
             };
             let data = &buf[..n];
-            if !s.detach_keys.is_empty() {
+            // Detach keys only with a TTY, as in moby: without one, stdin is bytes to pass
+            // through (a file piped in may hold any sequence).
+            if s.tty && !s.detach_keys.is_empty() {
                 // Keys are held back while they could be the start of the detach sequence.
                 let mut out = Vec::with_capacity(n);
                 for &b in data {
@@ -262,7 +262,7 @@ pub async fn attach(
         tty,
         stdin: want_stdin,
         close_stdin: rec.config.stdin_once == Some(true),
-        detach_keys: if tty { keys } else { Vec::new() },
+        detach_keys: keys,
     };
     // Before the container runs, wait for its start; while it runs, join it now.
     let pending = if c.status().is_live() {
@@ -410,7 +410,7 @@ pub async fn exec_start(
         tty,
         stdin: exec.config.attach_stdin == Some(true),
         close_stdin: true,
-        detach_keys: if tty { keys } else { Vec::new() },
+        detach_keys: keys,
     };
     // The client asks for the exit code as soon as the stream ends: record it first.
     let e2 = exec.clone();
