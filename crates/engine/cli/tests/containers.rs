@@ -11,18 +11,10 @@ mod common;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::{agree, err, ok, start_daemon, Env};
+use common::{agree, err, ok, remove_all_containers, start_daemon, stderr, stdout, Env};
 
 fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Removes what the test made on the daemon, also when it fails half-way.
@@ -31,13 +23,7 @@ struct Cleanup<'a>(&'a Env);
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
         let env = self.0;
-        let ids = stdout(&env.docker(&["ps", "-aq"]));
-        let ids: Vec<&str> = ids.split_whitespace().collect();
-        if !ids.is_empty() {
-            let mut args = vec!["rm", "-fv"];
-            args.extend(ids);
-            env.docker(&args);
-        }
+        remove_all_containers(env);
         let vols = stdout(&env.docker(&["volume", "ls", "-q"]));
         let vols: Vec<&str> = vols.split_whitespace().collect();
         if !vols.is_empty() {

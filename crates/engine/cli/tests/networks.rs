@@ -10,17 +10,7 @@
 
 mod common;
 
-use std::process::Output;
-
-use common::{agree, ok, sorted_lines, start_daemon, Env};
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{agree, ok, remove_all_containers, sorted_lines, start_daemon, stderr, stdout, Env};
 
 /// Removes what the test made on the daemon, also when it fails half-way.
 struct Cleanup<'a>(&'a Env);
@@ -28,13 +18,7 @@ struct Cleanup<'a>(&'a Env);
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
         let env = self.0;
-        let ids = stdout(&env.docker(&["ps", "-aq"]));
-        let ids: Vec<&str> = ids.split_whitespace().collect();
-        if !ids.is_empty() {
-            let mut args = vec!["rm", "-fv"];
-            args.extend(ids);
-            env.docker(&args);
-        }
+        remove_all_containers(env);
         env.docker(&["network", "prune", "-f"]);
         env.docker(&["rmi", "-f", "bb:1"]);
     }

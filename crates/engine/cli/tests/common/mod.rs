@@ -1,7 +1,7 @@
 //! What the tests that drive `berth` against a private dockerd share: finding the tools, a
 //! dockerd started with its own data, exec and pid paths on a socket in a scratch directory
-//! and in a network namespace of its own (stopped by its pid and removed when dropped), a busybox image tarball, and running `berth`
-//! and `docker` against it.
+//! and in a network namespace of its own (stopped by its pid and removed when dropped), a
+//! busybox image tarball, and running `berth` and `docker` against it.
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
@@ -190,6 +190,25 @@ pub fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> Output {
         status,
         stdout: stdout.join().expect("stdout reader"),
         stderr: stderr.join().expect("stderr reader"),
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `rm -fv` of every container on the daemon (best effort: a test's cleanup).
+pub fn remove_all_containers(env: &Env) {
+    let ids = stdout(&env.docker(&["ps", "-aq"]));
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    if !ids.is_empty() {
+        let mut args = vec!["rm", "-fv"];
+        args.extend(ids);
+        env.docker(&args);
     }
 }
 
