@@ -1190,14 +1190,7 @@ fn ruleset(st: &State) -> firewall::Ruleset {
         .filter(|n| n.rec.driver == Driver::Bridge)
         .map(|n| firewall::NetworkRules {
             bridge: n.rec.bridge.clone(),
-            subnets: n
-                .rec
-                .subnets
-                .iter()
-                .filter_map(|s| {
-                    firewall::IpNet::new(s.subnet.network(), s.subnet.prefix_len()).ok()
-                })
-                .collect(),
+            subnets: n.rec.subnets.iter().map(|s| s.subnet).collect(),
             internal: n.rec.internal,
             masquerade: !n.rec.internal,
         })

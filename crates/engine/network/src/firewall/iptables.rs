@@ -209,11 +209,11 @@ fn render_nat(w: &mut String, family: Family, rules: &Ruleset) {
     // 3. Hairpin: the input interface is unknown in postrouting, hence the network's subnets.
     // Internal networks publish nothing.
     for n in rules.networks.iter().filter(|n| !n.internal) {
-        for net in n.subnets.iter().filter(|s| family.has(&s.addr)) {
+        for net in n.subnets.iter().filter(|s| family.has(&s.addr())) {
             let _ = writeln!(
                 w,
                 "-A BERTH-POSTROUTING -s {} -o {} -m conntrack --ctstate DNAT {} -j MASQUERADE",
-                net.cidr(),
+                super::cidr(net),
                 n.bridge,
                 comment("hairpin")
             );
@@ -225,11 +225,11 @@ fn render_nat(w: &mut String, family: Family, rules: &Ruleset) {
         .iter()
         .filter(|n| n.masquerade && !n.internal)
     {
-        for net in n.subnets.iter().filter(|s| family.has(&s.addr)) {
+        for net in n.subnets.iter().filter(|s| family.has(&s.addr())) {
             let _ = writeln!(
                 w,
                 "-A BERTH-POSTROUTING -s {} ! -o {} {} -j MASQUERADE",
-                net.cidr(),
+                super::cidr(net),
                 n.bridge,
                 comment(&format!("outbound {}", n.bridge))
             );

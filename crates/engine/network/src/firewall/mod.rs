@@ -39,11 +39,9 @@
 mod iptables;
 mod nft;
 
-use std::fmt;
 use std::io::Write;
 use std::net::IpAddr;
 use std::process::{Command, Stdio};
-use std::str::FromStr;
 use std::sync::Mutex;
 
 /// What can go wrong applying the rules.
@@ -73,66 +71,13 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// An IP network: an address and a prefix length (`10.89.0.0/24`, `fd00:89::/64`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct IpNet {
-    pub addr: IpAddr,
-    pub prefix: u8,
-}
+/// An IP network (`10.89.0.0/24`, `fd00:89::/64`): the `ipnet` crate's, as the rest of the
+/// crate uses.
+pub use ipnet::IpNet;
 
-impl IpNet {
-    /// Fails when the prefix is longer than the address.
-    pub fn new(addr: IpAddr, prefix: u8) -> Result<IpNet> {
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        if prefix > max {
-            return Err(Error::Invalid(format!(
-                "prefix /{prefix} too long for {addr}"
-            )));
-        }
-        Ok(IpNet { addr, prefix })
-    }
-
-    /// The network address: host bits cleared (`10.89.0.1/24` -> `10.89.0.0`).
-    pub fn network(&self) -> IpAddr {
-        match self.addr {
-            IpAddr::V4(a) => {
-                let bits = u32::from(a);
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                IpAddr::V4((bits & mask).into())
-            }
-            IpAddr::V6(a) => {
-                let bits = u128::from(a);
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                IpAddr::V6((bits & mask).into())
-            }
-        }
-    }
-
-    /// The network in CIDR notation with host bits cleared, as the tools want it.
-    fn cidr(&self) -> String {
-        format!("{}/{}", self.network(), self.prefix)
-    }
-}
-
-impl fmt::Display for IpNet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
-    }
-}
-
-impl FromStr for IpNet {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<IpNet> {
-        let bad = || Error::Invalid(format!("not an IP network: {s:?}"));
-        let (addr, prefix) = s.split_once('/').ok_or_else(bad)?;
-        let addr: IpAddr = addr.parse().map_err(|_| bad())?;
-        let prefix: u8 = prefix.parse().map_err(|_| bad())?;
-        IpNet::new(addr, prefix)
-    }
+/// The network in CIDR notation with host bits cleared, as the tools want it.
+fn cidr(net: &IpNet) -> String {
+    net.trunc().to_string()
 }
 
 /// Everything berth wants in netfilter: its bridge networks and the published ports.
@@ -365,13 +310,13 @@ mod tests {
     #[test]
     fn ipnet_network_and_parse() {
         let n: IpNet = "172.18.3.4/16".parse().unwrap();
-        assert_eq!(n.cidr(), "172.18.0.0/16");
+        assert_eq!(cidr(&n), "172.18.0.0/16");
         assert_eq!(n.to_string(), "172.18.3.4/16");
         let n: IpNet = "fd00:18::5/64".parse().unwrap();
-        assert_eq!(n.cidr(), "fd00:18::/64");
-        assert_eq!("10.0.0.1/0".parse::<IpNet>().unwrap().cidr(), "0.0.0.0/0");
+        assert_eq!(cidr(&n), "fd00:18::/64");
+        assert_eq!(cidr(&"10.0.0.1/0".parse::<IpNet>().unwrap()), "0.0.0.0/0");
         assert_eq!(
-            "10.0.0.1/32".parse::<IpNet>().unwrap().cidr(),
+            cidr(&"10.0.0.1/32".parse::<IpNet>().unwrap()),
             "10.0.0.1/32"
         );
         assert!("10.0.0.1/33".parse::<IpNet>().is_err());

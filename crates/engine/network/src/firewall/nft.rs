@@ -75,8 +75,8 @@ pub(super) fn render(rules: &Ruleset) -> String {
                 2,
                 &format!(
                     "ct status dnat {} saddr {} oifname \"{}\" masquerade comment \"hairpin\"",
-                    family(net.addr),
-                    net.cidr(),
+                    family(net.addr()),
+                    super::cidr(net),
                     n.bridge
                 ),
             );
@@ -94,8 +94,8 @@ pub(super) fn render(rules: &Ruleset) -> String {
                 2,
                 &format!(
                     "{} saddr {} oifname != \"{}\" masquerade comment \"outbound {}\"",
-                    family(net.addr),
-                    net.cidr(),
+                    family(net.addr()),
+                    super::cidr(net),
                     n.bridge,
                     n.bridge
                 ),
