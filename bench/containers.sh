@@ -12,9 +12,10 @@
 #   bench/containers.sh [RUNS]     (root; default 10 rounds; RUNS= also works)
 #
 # Everything runs from one short tmp dir (unix socket paths must stay < 108 bytes): berth
-# daemon with its own --host/--data-root/--exec-root, its own dockerd (--bridge=none
-# --iptables=false --ip6tables=false: no host network state; containers run --network none
-# on both engines, so no networking is measured), podman with a private
+# daemon with its own --host/--data-root/--exec-root and --bridge none, its own dockerd
+# (--bridge=none --iptables=false --ip6tables=false): no host network state on either;
+# containers run --network none on both engines, so no networking is measured (that is
+# bench/network.sh), podman with a private
 # --root/--runroot/--tmpdir/--network-config-dir, cgroupfs, file events. Every engine gets
 # the same image: the busybox rootfs of scripts/make-busybox-rootfs.sh, tarred and imported
 # with CMD ["sh"]. The script removes every container it made, stops exactly the processes
@@ -40,25 +41,14 @@ runs=${RUNS:-${1:-10}}
 many=${CONTAINERS:-100}
 podman_runtime=runc
 target=${CARGO_TARGET_DIR:-$repo/target}
-say() { printf '%s\n' "$*" >&2; }
+me=containers.sh
+# say, bench_install, stop_pid, tree_pids, ours, wait_for, alternate.
+source bench/lib.sh
 [[ $(id -u) == 0 ]] || { say "containers.sh: run as root"; exit 1; }
 
 # ---- peers (Debian packages), installed only when missing and never silently
 pkgs=(docker.io containerd runc podman conmon hyperfine busybox-static iptables)
-need=()
-for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
-if ((${#need[@]})); then
-  say "containers.sh: installing with apt-get: ${need[*]}"
-  # No service may start on install (docker.io's init script would start a dockerd with
-  # its default bridge and iptables rules): a temporary policy-rc.d forbids it.
-  policy=0
-  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && policy=1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null || { ((policy)) && rm -f /usr/sbin/policy-rc.d; exit 1; }
-  ((policy)) && rm -f /usr/sbin/policy-rc.d
-fi
+bench_install "${pkgs[@]}" || exit 1
 docker_cli=${DOCKER_CLI:-$( [[ -x /usr/local/bin/docker ]] && echo /usr/local/bin/docker || command -v docker)}
 
 # ---- berth: the daemon/CLI, its OCI runtime and its per-container monitor (found next to berth)
@@ -101,30 +91,6 @@ done
 fwd_before=$(cat /proc/sys/net/ipv4/ip_forward)
 chains_before=$(iptables-save 2>/dev/null | grep -c DOCKER || true)
 
-stop_pid() { # pid: TERM, wait up to 20 s, then KILL
-  local pid=$1 i
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 200); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  say "containers.sh: pid $pid ignored SIGTERM for 20 s: SIGKILL"
-  kill -KILL "$pid" 2>/dev/null || true
-}
-tree_pids() { # pid: it and its descendants
-  local p=$1 c
-  echo "$p"
-  for c in $(ps -o pid= --ppid "$p" 2>/dev/null); do tree_pids "$c"; done
-}
-# Processes whose command line names the work dir: berth-monitors, conmons, shims, runtimes
-# our daemons started (monitors and shims outlive their daemon by design).
-ours() {
-  local f p
-  for f in /proc/[0-9]*/cmdline; do
-    p=${f#/proc/}; p=${p%/cmdline}
-    [[ $p == "$$" || $p == "$BASHPID" ]] && continue
-    { tr '\0' ' ' <"$f"; } 2>/dev/null | grep -qF "$work/" && echo "$p"
-  done
-  return 0
-}
 cleanup() {
   local rc=$? i p left
   set +e
@@ -166,48 +132,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-wait_for() { # what, command...: up to 30 s
-  local what=$1 i; shift
-  for i in $(seq 300); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  say "containers.sh: $what did not come up"; return 1
-}
 
-# alternate OUT ROUNDS: runs the commands in names[] / cmds[] once each per round, the order
-# rotating every round (one `hyperfine -N --runs 1` per round), after one untimed warm-up
-# round, and merges the rounds into OUT (hyperfine's JSON, times of successful runs; median /
-# min / max over them). Alternating matters here: a 2-vCPU VM shared with builds drifts by
-# 2x within a minute, which back-to-back hyperfine runs would charge to one command.
-alternate() {
-  local out=$1 rounds=$2 n=${#names[@]} r i j args
-  for ((r = 0; r <= rounds; r++)); do
-    args=()
-    for ((i = 0; i < n; i++)); do
-      j=$(((i + r) % n))
-      args+=(-n "${names[j]}" "${cmds[j]}")
-    done
-    hyperfine -N -i --runs 1 --style none --export-json "$work/round-$r.json" "${args[@]}" >/dev/null
-    printf '%s' "$([[ $r == 0 ]] && echo w || echo .)" >&2
-  done
-  echo >&2
-  python3 - "$out" "$work" "$rounds" "${names[@]}" <<'PY'
-import json, os, statistics, sys
-out, work, rounds, names = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
-times = {n: [] for n in names}; failed = {n: 0 for n in names}
-for r in range(1, rounds + 1):
-    for res in json.load(open(os.path.join(work, f"round-{r}.json")))["results"]:
-        if any(res.get("exit_codes") or [0]): failed[res["command"]] += 1
-        else: times[res["command"]] += res["times"]
-results = []
-for n in names:
-    t = times[n]
-    r = {"command": n, "times": t, "failed": failed[n]}
-    if t: r.update(median=statistics.median(t), min=min(t), max=max(t))
-    results.append(r)
-    print(f"  {n:28s} " + (f"median {r['median']*1000:8.1f} ms  min {r['min']*1000:6.1f}  max {r['max']*1000:6.1f}  ({len(t)} runs" if t else "(no successful run") + (f", {failed[n]} FAILED)" if failed[n] else ")"), file=sys.stderr)
-json.dump({"results": results}, open(out, "w"))
-PY
-  rm -f "$work"/round-*.json
-}
 
 # ---- the image: busybox rootfs, one tar, imported with CMD ["sh"] into every engine
 say "== building the busybox image"
@@ -228,7 +153,7 @@ up[docker]=1
 containerd_pid=$(ps -o pid= -o comm= --ppid "$dockerd_pid" | awk '$2 == "containerd" {print $1}' | head -1)
 
 if [[ -n $berth ]]; then
-  "$berth" daemon --host "unix://$work/berth.sock" --data-root "$work/berth-root" --exec-root "$work/run" >"$work/berth.log" 2>&1 &
+  "$berth" daemon --host "unix://$work/berth.sock" --data-root "$work/berth-root" --exec-root "$work/run" --bridge none >"$work/berth.log" 2>&1 &
   echo $! >"$work/berth.pid"
   berth_pid=$!
   if wait_for "berth daemon" "$docker_cli" -H "unix://$work/berth.sock" version; then

@@ -13,7 +13,8 @@
 #
 # Everything runs from one tmp dir: its own registry (free port), its own dockerd
 # (--bridge=none --iptables=false --ip6tables=false: no host network state), podman with a
-# private --root/--runroot/--tmpdir, berth daemon with its own --data-root. The script stops
+# private --root/--runroot/--tmpdir, berth daemon with its own --data-root and --bridge none (no
+# bridge or netfilter table: images need no network). The script stops
 # exactly the processes it started, by pid, unmounts what is left under the tmp dir, checks
 # that dockerd left no bridge or iptables chains, and removes the tmp dir.
 # Missing peers are installed with apt-get, and it says so: docker.io podman umoci
@@ -281,7 +282,7 @@ wait_for "dockerd" "$docker_cli" -H "unix://$work/docker.sock" version
 containerd_pid=$(ps -o pid= --ppid "$dockerd_pid" -o comm= | awk '$2 == "containerd" {print $1}' | head -1)
 
 start_berth() { # starts berth daemon on $work/berth, pid into $work/berth.pid
-  "$berth" daemon --host "unix://$work/berth.sock" --data-root "$work/berth" >>"$work/berth.log" 2>&1 &
+  "$berth" daemon --host "unix://$work/berth.sock" --data-root "$work/berth" --bridge none >>"$work/berth.log" 2>&1 &
   echo $! >"$work/berth.pid"
   wait_for "berth daemon" "$docker_cli" -H "unix://$work/berth.sock" version
 }
@@ -382,7 +383,7 @@ kill -TERM \$pid 2>/dev/null
 while kill -0 \$pid 2>/dev/null; do sleep 0.05; done
 awk -v w="$work/berth/" 'index(\$5, w) == 1 {print \$5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount
 rm -rf $work/berth
-$berth daemon --host unix://$work/berth.sock --data-root $work/berth >>$work/berth.log 2>&1 &
+$berth daemon --host unix://$work/berth.sock --data-root $work/berth --bridge none >>$work/berth.log 2>&1 &
 echo \$! >$work/berth.pid
 for i in \$(seq 300); do $docker_cli -H unix://$work/berth.sock version >/dev/null 2>&1 && break; sleep 0.1; done
 sync

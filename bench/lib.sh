@@ -1,6 +1,6 @@
 # bench/lib.sh: the scaffolding the engine benchmarks share (sourced, not run).
 #
-# Taken from bench/containers.sh (which keeps its own copy): peers installed with apt-get when
+# Sourced by bench/containers.sh and bench/network.sh: peers installed with apt-get when
 # missing (no service may start), a short tmp work dir, stopping exactly the pids a script
 # started, finding what the engines left behind that names the work dir, alternating rounds
 # with hyperfine, podman with private roots, and the host paths and cgroup parents the peers
